@@ -1,0 +1,14 @@
+"""fpad: exact non-differentiability and AD-correctness counts on low-precision parameter grids."""
+
+__version__ = "0.1.0"
+
+from fpad.errors import FpadError  # noqa: E402
+
+__all__ = ["FpadError", "__version__", "get_format"]
+
+
+def get_format(spec):
+    """Return the :class:`fpad.formats.Format` named by ``spec`` (see :func:`fpad.formats.get_format`)."""
+    from fpad.formats import get_format as _get
+
+    return _get(spec)

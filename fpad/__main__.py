@@ -1,0 +1,5 @@
+import sys
+
+from fpad.cli import main
+
+sys.exit(main())
