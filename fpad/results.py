@@ -1,0 +1,61 @@
+"""What a count over a grid returns: exact integers, an exact density, and how it was obtained.
+
+One :class:`CountResult` type is shared by every method (exhaustive kernels, structured exact
+methods, sampled or line estimates), so the CLI, the sweeps and the tests treat them alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+
+METHODS = ("exhaustive", "structured", "sample", "line")
+
+
+@dataclass
+class CountResult:
+    format: str
+    M: int  # |M|, the number of distinct finite values of the format
+    free: list[str]  # names of the free parameters, in enumeration order
+    points: int  # points classified (|M|^k for exact methods; the sample size for estimates)
+    touched: int  # points where some activation input is on a kink or some max has a tie
+    ndf: int
+    inc: int
+    clarke_ok: int  # ndf points where AD's output lies in the (first-order) Clarke set
+    kinks_total: int  # n: neurons x samples x kinks per activation (plus tied-max candidates: none)
+    method: str  # one of METHODS
+    elapsed_s: float = 0.0
+    ci: dict | None = None  # estimates only: {"ndf": [lo, hi], "inc": [lo, hi], "level": 0.95}
+    per_neuron: dict[str, dict[str, int]] = field(default_factory=dict)
+    witnesses: dict[str, list[list[str]]] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+
+    @property
+    def is_estimate(self) -> bool:
+        return self.method in ("sample", "line")
+
+    @property
+    def density(self) -> Fraction:
+        """|ndf| / points, exact (for estimates: the sample proportion)."""
+        return Fraction(self.ndf, self.points) if self.points else Fraction(0)
+
+    @property
+    def bound(self) -> Fraction:
+        """The papers' bound n/|M| on the ndf density (valid with bias parameters)."""
+        return Fraction(self.kinks_total, self.M)
+
+    @property
+    def bound_holds(self) -> bool:
+        return self.density <= self.bound
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["density"] = str(self.density)
+        d["bound"] = str(self.bound)
+        d["bound_holds"] = self.bound_holds
+        d["estimate"] = self.is_estimate
+        return d
