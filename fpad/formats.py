@@ -1,0 +1,439 @@
+"""Low-precision number formats as data: the finite value set M, codes, and exact rounding.
+
+A :class:`Format` holds only the independent facts of a format (exponent bits E, mantissa bits M,
+bias, family, signedness, subnormals, zero, tie rule); everything else (precision, max, smallest
+normal, |M|, ...) is a derived property whose docstring states its definition. No format is
+special-cased in code: ``e4m3fn`` and ``bf16`` are instances in :data:`NAMED`.
+
+Encoding of a code ``c`` (``n = E + M + signed`` bits): sign bit on top (if signed), then the
+exponent field ``e`` (E bits), then the mantissa field ``m`` (M bits). Finite non-special codes
+decode to ``(-1)^s * 2^(e - bias) * (1 + m / 2^M)`` for normal fields and, if the format has a
+zero, to ``(-1)^s * 2^(1 - bias) * (m / 2^M)`` for ``e = 0`` (subnormals; flushed to +-0 when the
+format has no subnormals). Families say which codes are special:
+
+==========  =====================================================================================
+family      specials
+==========  =====================================================================================
+``ieee``    top exponent field: ``m = 0`` is +-inf, ``m != 0`` is NaN (IEEE 754 style)
+``fn``      no inf; the single all-ones pattern ``S.1..1.1..1`` (per sign) is NaN (OCP E4M3)
+``fnuz``    no inf, no -0: the code ``1.0..0.0..0`` is the single NaN; default bias one higher
+``finite``  no inf, no NaN: every code is a finite value (OCP MX FP6/FP4)
+==========  =====================================================================================
+
+Names (see :func:`get_format`): generic ``e{E}m{M}[b{BIAS}][fn|fnuz|f]`` with 1 <= E <= 8,
+0 <= M <= 10 (no suffix = ``ieee``, ``f`` = ``finite``), optional modifiers ``:nosub`` (no
+subnormal values), ``:ties=even`` / ``:ties=up``; named formats and aliases in :data:`NAMED` and
+:data:`ALIASES` (ml_dtypes names included) take precedence, so ``e2m1``/``e2m3``/``e3m2`` (and
+ml_dtypes' ``e2m1fn``...) are the OCP ``finite`` formats.
+
+Rounding (:meth:`Format.round`) is round-to-nearest from float64 with ONE rounding (no double
+rounding through float32), ties to the neighbour with the even encoding (= IEEE ties-to-even;
+for p = 1 formats: the even biased exponent) unless the format's ``ties`` is ``"up"`` (larger
+magnitude wins; ``e8m0`` uses this, as ml_dtypes and PyTorch do). Overflow (the correctly
+rounded magnitude exceeds ``max``, or the input is +-inf): ``ieee`` -> +-inf, ``fn``/``fnuz``
+-> NaN, ``finite`` -> +-max; ``saturate=True`` gives +-max for every family. NaN input gives
+NaN. Unsigned formats give NaN for negative inputs; formats without a zero give NaN for 0 and
+round positive values below the smallest value up to it (ml_dtypes' e8m0 behaviour).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cached_property
+
+import numpy as np
+
+from fpad.errors import FpadError
+
+FAMILIES = ("ieee", "fn", "fnuz", "finite")
+TIES = ("even", "up")
+_E_RANGE = (1, 8)
+_M_RANGE = (0, 10)
+_BIAS_RANGE = (0, 300)  # keeps every value and midpoint a normal float64 (|exponent| < 330)
+
+
+@dataclass(frozen=True)
+class Format:
+    """A binary floating-point format given by its independent facts (see the module docstring).
+
+    ``bias``: exponent bias (field ``e`` means ``2^(e - bias)``). ``family``: one of
+    :data:`FAMILIES`. ``signed``: has a sign bit. ``subnormals``: exponent field 0 holds
+    subnormal values (else those codes are flushed to +-0). ``zero``: the format has a zero; if
+    False, exponent field 0 is an ordinary normal binade (E8M0). ``ties``: tie rule of
+    :meth:`round`, ``"even"`` or ``"up"``.
+    """
+
+    name: str
+    ebits: int
+    mbits: int
+    bias: int
+    family: str = "ieee"
+    signed: bool = True
+    subnormals: bool = True
+    zero: bool = True
+    ties: str = "even"
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise FpadError(f"format {self.name}: unknown family {self.family!r}; use one of {', '.join(FAMILIES)}")
+        if self.ties not in TIES:
+            raise FpadError(f"format {self.name}: unknown tie rule {self.ties!r}; use 'even' or 'up'")
+        if not (_E_RANGE[0] <= self.ebits <= _E_RANGE[1] and _M_RANGE[0] <= self.mbits <= _M_RANGE[1]):
+            raise FpadError(
+                f"format {self.name}: E={self.ebits}, M={self.mbits} out of range; "
+                f"fpad tabulates E in {_E_RANGE[0]}..{_E_RANGE[1]} and M in {_M_RANGE[0]}..{_M_RANGE[1]}"
+            )
+        if not _BIAS_RANGE[0] <= self.bias <= _BIAS_RANGE[1]:
+            raise FpadError(f"format {self.name}: bias {self.bias} out of range {_BIAS_RANGE[0]}..{_BIAS_RANGE[1]}")
+        if self.family == "fnuz" and not self.signed:
+            raise FpadError(f"format {self.name}: fnuz needs a sign bit (its NaN is the -0 code)")
+        if not self.zero and self.subnormals:
+            raise FpadError(f"format {self.name}: a format without zero has no subnormals; pass subnormals=False")
+        if self.family == "ieee" and self.mbits == 0:
+            raise FpadError(
+                f"format {self.name}: an IEEE-like format needs M >= 1 for its NaN codes; "
+                f"use the fn, fnuz or f suffix (e.g. e{self.ebits}m0fn)"
+            )
+        if self._top_field < (1 if self.zero else 0):
+            raise FpadError(
+                f"format {self.name}: has no normal values (E={self.ebits} leaves only specials and "
+                f"subnormals); use more exponent bits or the fn/fnuz/f suffix"
+            )
+
+    # -- derived facts (each a definition) ------------------------------------------------------
+    @property
+    def nbits(self) -> int:
+        """Bits per code: E + M + (1 if signed)."""
+        return self.ebits + self.mbits + (1 if self.signed else 0)
+
+    @property
+    def n_codes(self) -> int:
+        """Number of bit patterns, 2^nbits."""
+        return 1 << self.nbits
+
+    @property
+    def p(self) -> int:
+        """Precision in bits including the hidden bit: M + 1."""
+        return self.mbits + 1
+
+    @property
+    def _top_field(self) -> int:
+        """Largest exponent field holding a finite normal value."""
+        top = (1 << self.ebits) - 1
+        if self.family == "ieee" or (self.family == "fn" and self.mbits == 0):
+            top -= 1  # the whole top field is special
+        return top
+
+    @property
+    def emax(self) -> int:
+        """Exponent of the largest finite value: floor(log2(max))."""
+        return self._top_field - self.bias
+
+    @property
+    def emin(self) -> int:
+        """Exponent of the smallest normal value: 1 - bias (or -bias for a format without zero)."""
+        return (1 if self.zero else 0) - self.bias
+
+    @property
+    def _max_mant(self) -> int:
+        """Largest mantissa field of a finite value in the top exponent field."""
+        full = (1 << self.mbits) - 1
+        return full - 1 if (self.family == "fn" and self.mbits > 0) else full
+
+    @property
+    def max(self) -> float:
+        """Largest finite value: 2^emax * (1 + max mantissa / 2^M)."""
+        return math.ldexp(1.0 + self._max_mant / (1 << self.mbits), self.emax)
+
+    @property
+    def min_normal(self) -> float:
+        """Smallest positive normal value: 2^emin."""
+        return math.ldexp(1.0, self.emin)
+
+    @property
+    def quantum(self) -> float:
+        """q = 2^(emin - p + 1): every finite value is an integer multiple of q (anchors §6)."""
+        return math.ldexp(1.0, self.emin - self.p + 1)
+
+    @property
+    def min_subnormal(self) -> float | None:
+        """Smallest positive subnormal value, q; None if the format has no subnormal values."""
+        return self.quantum if (self.subnormals and self.zero and self.mbits > 0) else None
+
+    @property
+    def min(self) -> float:
+        """Smallest positive finite value."""
+        return self.min_subnormal or self.min_normal
+
+    @property
+    def W(self) -> int:
+        """Integer width per factor, emax - emin + p: every |value| / q is an integer < 2^W (anchors §6)."""
+        return self.emax - self.emin + self.p
+
+    @property
+    def has_inf(self) -> bool:
+        """Whether +-inf are codes (ieee family only)."""
+        return self.family == "ieee"
+
+    @property
+    def has_negzero(self) -> bool:
+        """Whether -0 is a code distinct from +0 (signed formats with a zero, except fnuz)."""
+        return self.signed and self.zero and self.family != "fnuz"
+
+    @property
+    def n_nan_codes(self) -> int:
+        """Number of codes that decode to NaN."""
+        signs = 2 if self.signed else 1
+        if self.family == "ieee":
+            return signs * ((1 << self.mbits) - 1)
+        if self.family == "fn":
+            return signs
+        return 1 if self.family == "fnuz" else 0
+
+    @property
+    def n_positive(self) -> int:
+        """Number of positive finite values: normal fields * 2^M - NaN patterns in them + subnormals."""
+        fields = self._top_field + (0 if self.zero else 1)  # normal fields 1..top (or 0..top)
+        normals = fields * (1 << self.mbits)
+        if self.family == "fn" and self.mbits > 0:
+            normals -= 1  # the all-ones NaN pattern inside the top field
+        subs = (1 << self.mbits) - 1 if (self.zero and self.subnormals) else 0
+        return normals + subs
+
+    @property
+    def n_values(self) -> int:
+        """|M|: distinct finite reals (+0 and -0 merged) = (2 if signed else 1) * n_positive + zero."""
+        return (2 if self.signed else 1) * self.n_positive + (1 if self.zero else 0)
+
+    @property
+    def specials(self) -> str:
+        """Human description of the special codes (zeros, infinities, NaNs)."""
+        parts = ["+-0" if self.has_negzero else ("+0 only" if self.zero else "no zero")]
+        parts.append("+-inf" if self.has_inf else "no inf")
+        n = self.n_nan_codes
+        parts.append(f"{n} NaN code{'s' if n != 1 else ''}" if n else "no NaN")
+        if not self.signed:
+            parts.append("unsigned")
+        if self.zero and not self.subnormals and self.mbits > 0:
+            parts.append("no subnormals")
+        return ", ".join(parts)
+
+    # -- codes and values -----------------------------------------------------------------------
+    def decode(self, codes) -> np.ndarray:
+        """Values (float64, NaN/inf for special codes) of integer codes, vectorised and exact."""
+        c = np.asarray(codes, dtype=np.int64)
+        if np.any((c < 0) | (c >= self.n_codes)):
+            raise FpadError(f"format {self.name}: codes must be integers in 0..{self.n_codes - 1}")
+        mfull = (1 << self.mbits) - 1
+        efull = (1 << self.ebits) - 1
+        m = c & mfull
+        e = (c >> self.mbits) & efull
+        neg = ((c >> (self.ebits + self.mbits)) & 1).astype(bool) if self.signed else np.zeros(c.shape, bool)
+        frac = m.astype(np.float64) / (1 << self.mbits)
+        normal = np.ldexp(1.0 + frac, (e - self.bias).astype(np.int32))
+        if self.zero:
+            sub = np.ldexp(frac, 1 - self.bias) if self.subnormals else np.zeros(c.shape)
+            mag = np.where(e == 0, sub, normal)
+        else:
+            mag = normal
+        val = np.where(neg, -mag, mag)
+        if self.family == "ieee":
+            top = e == efull
+            val = np.where(top & (m == 0), np.where(neg, -np.inf, np.inf), val)
+            val = np.where(top & (m != 0), np.nan, val)
+        elif self.family == "fn":
+            val = np.where((e == efull) & (m == mfull), np.nan, val)
+        elif self.family == "fnuz":
+            val = np.where(c == (1 << (self.nbits - 1)), np.nan, val)
+        return val
+
+    @cached_property
+    def _all_decoded(self) -> np.ndarray:
+        v = self.decode(np.arange(self.n_codes))
+        v.setflags(write=False)
+        return v
+
+    def codes(self) -> np.ndarray:
+        """All codes that decode to a finite value, in increasing code order (int64)."""
+        return np.flatnonzero(np.isfinite(self._all_decoded)).astype(np.int64)
+
+    @cached_property
+    def _table(self) -> np.ndarray:
+        """Sorted distinct finite values, +-0 merged into +0 (float64, read-only)."""
+        v = np.unique(self._all_decoded[np.isfinite(self._all_decoded)] + 0.0)  # + 0.0 maps -0 to +0
+        v.setflags(write=False)
+        return v
+
+    @cached_property
+    def _table_list(self) -> list[float]:
+        return [float(t) for t in self._table]
+
+    def values(self, signed_zero: bool = False) -> np.ndarray:
+        """Sorted float64 array of the distinct finite values M (a copy).
+
+        With ``signed_zero=True`` and a format that has -0, both zero codes are kept: -0.0 comes
+        right before +0.0.
+        """
+        v = self._table.copy()
+        if signed_zero and self.has_negzero:
+            i = int(np.searchsorted(v, 0.0))
+            v = np.concatenate([v[:i], [-0.0], v[i:]])
+        return v
+
+    def values_fraction(self) -> list[Fraction]:
+        """The sorted distinct finite values as exact Fractions."""
+        return [Fraction(t) for t in self._table_list]
+
+    def contains(self, x) -> bool:
+        """Exact membership of a real x (int, float, Fraction, Decimal) in M."""
+        try:
+            f = Fraction(x)
+        except (ValueError, OverflowError, TypeError):
+            return False  # NaN, inf, or not a real number
+        try:
+            fl = float(f)
+        except OverflowError:
+            return False
+        if Fraction(fl) != f:
+            return False  # every value of M is a float64, so a non-float64 real is not in M
+        i = bisect.bisect_left(self._table_list, fl)
+        return i < len(self._table_list) and self._table_list[i] == fl
+
+    def neighbours(self, x) -> tuple[float | None, float | None]:
+        """(largest value of M < x or None, smallest value of M > x or None), decided exactly."""
+        try:
+            f = Fraction(x)
+        except (ValueError, OverflowError, TypeError):
+            raise FpadError(f"neighbours: {x!r} is not a finite real number") from None
+        t = self._table_list
+        # list elements are floats; float-vs-Fraction comparisons in Python are exact
+        lo = bisect.bisect_left(t, f)
+        hi = bisect.bisect_right(t, f)
+        return (t[lo - 1] if lo > 0 else None, t[hi] if hi < len(t) else None)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# -- named formats and parsing ----------------------------------------------------------------
+def _fmt(name, e, m, family="ieee", bias=None, **kw) -> Format:
+    if bias is None:
+        bias = (1 << (e - 1)) - (0 if family == "fnuz" else 1)
+    return Format(name, e, m, bias, family, **kw)
+
+
+NAMED: dict[str, Format] = {
+    f.name: f
+    for f in [
+        _fmt("e4m3fn", 4, 3, "fn"),  # OCP OFP8 E4M3 (anchors table 1: max 448, |M| = 253)
+        _fmt("e5m2", 5, 2, "ieee"),  # OCP OFP8 E5M2 (max 57344, |M| = 247)
+        _fmt("e4m3fnuz", 4, 3, "fnuz"),
+        _fmt("e5m2fnuz", 5, 2, "fnuz"),
+        _fmt("e4m3", 4, 3, "ieee"),  # ml_dtypes float8_e4m3 (IEEE-like, max 240)
+        _fmt("e4m3b11fnuz", 4, 3, "fnuz", bias=11),
+        _fmt("e3m4", 3, 4, "ieee"),
+        _fmt("e3m2", 3, 2, "finite"),  # OCP MX FP6
+        _fmt("e2m3", 2, 3, "finite"),  # OCP MX FP6
+        _fmt("e2m1", 2, 1, "finite"),  # OCP MX FP4
+        _fmt("bf16", 8, 7, "ieee"),
+        _fmt("fp16", 5, 10, "ieee"),
+        # OCP MX scale: unsigned powers of two 2^-127..2^127, NaN 0xFF, no zero. Ties up as in
+        # ml_dtypes and PyTorch (the frameworks that produce such scales); gfloat uses ties=even.
+        _fmt("e8m0", 8, 0, "fn", bias=127, signed=False, subnormals=False, zero=False, ties="up"),
+    ]
+}
+
+ALIASES: dict[str, str] = {
+    "bfloat16": "bf16",
+    "float16": "fp16",
+    "half": "fp16",
+    "fp4": "e2m1",
+    "e2m1fn": "e2m1",
+    "e2m3fn": "e2m3",
+    "e3m2fn": "e3m2",
+    "e8m0fnu": "e8m0",
+    # ml_dtypes dtype names
+    "float8_e4m3fn": "e4m3fn",
+    "float8_e5m2": "e5m2",
+    "float8_e4m3fnuz": "e4m3fnuz",
+    "float8_e5m2fnuz": "e5m2fnuz",
+    "float8_e4m3": "e4m3",
+    "float8_e4m3b11fnuz": "e4m3b11fnuz",
+    "float8_e3m4": "e3m4",
+    "float6_e3m2fn": "e3m2",
+    "float6_e2m3fn": "e2m3",
+    "float4_e2m1fn": "e2m1",
+    "float8_e8m0fnu": "e8m0",
+}
+
+_GENERIC = re.compile(r"e(\d+)m(\d+)(?:b(\d+))?(fnuz|fn|f)?")
+_SUFFIX_FAMILY = {None: "ieee", "fn": "fn", "fnuz": "fnuz", "f": "finite"}
+_ACCEPTED = (
+    "accepted: a named format (" + ", ".join(NAMED) + "), an alias such as bfloat16 or "
+    "float8_e4m3fn, a generic e{E}m{M}[b{BIAS}][fn|fnuz|f] with E in 1..8 and M in 0..10, "
+    "optionally followed by :nosub and/or :ties=even|up, or an ml_dtypes/numpy dtype"
+)
+
+
+def _parse_base(base: str) -> Format:
+    if base in NAMED:
+        return NAMED[base]
+    if base in ALIASES:
+        return NAMED[ALIASES[base]]
+    mt = _GENERIC.fullmatch(base)
+    if not mt:
+        raise FpadError(f"unknown format {base!r}; {_ACCEPTED}")
+    e, m = int(mt.group(1)), int(mt.group(2))
+    if not (_E_RANGE[0] <= e <= _E_RANGE[1] and _M_RANGE[0] <= m <= _M_RANGE[1]):
+        raise FpadError(f"format {base!r}: E={e}, M={m} out of range; E must be in 1..8 and M in 0..10")
+    family = _SUFFIX_FAMILY[mt.group(4)]
+    bias = int(mt.group(3)) if mt.group(3) is not None else None
+    return _fmt(base, e, m, family, bias=bias)
+
+
+def get_format(spec, *, subnormals: bool | None = None, ties: str | None = None) -> Format:
+    """The :class:`Format` named by ``spec``: a name, alias, generic string, Format, or dtype.
+
+    Generic strings are ``e{E}m{M}[b{BIAS}][fn|fnuz|f]`` (see the module docstring), optionally
+    followed by ``:nosub`` (drop the subnormal values) and ``:ties=even`` / ``:ties=up``. The
+    keywords ``subnormals=False`` and ``ties=...`` do the same.
+    """
+    if isinstance(spec, Format):
+        fmt = spec
+    elif isinstance(spec, str):
+        parts = spec.strip().lower().split(":")
+        fmt = _parse_base(parts[0])
+        for mod in parts[1:]:
+            if mod == "nosub":
+                subnormals = False if subnormals is None else subnormals
+            elif mod.startswith("ties=") and mod[5:] in TIES:
+                ties = mod[5:] if ties is None else ties
+            else:
+                raise FpadError(f"format {spec!r}: unknown modifier {mod!r}; accepted: :nosub, :ties=even, :ties=up")
+    else:
+        try:
+            name = np.dtype(spec).name
+        except TypeError:
+            raise FpadError(f"unknown format {spec!r}; {_ACCEPTED}") from None
+        if name not in NAMED and name not in ALIASES:
+            raise FpadError(f"dtype {name} is not a low-precision format fpad tabulates; {_ACCEPTED}")
+        fmt = _parse_base(name)
+    changes = {}
+    if subnormals is not None and subnormals != fmt.subnormals and fmt.zero:
+        changes["subnormals"] = subnormals
+    if ties is not None and ties != fmt.ties:
+        changes["ties"] = ties
+    if changes:
+        name = fmt.name.split(":")[0]
+        sub = changes.get("subnormals", fmt.subnormals)
+        tie = changes.get("ties", fmt.ties)
+        default_ties = NAMED.get(name, fmt).ties if name in NAMED else "even"
+        name += (":nosub" if not sub and fmt.mbits > 0 else "") + (f":ties={tie}" if tie != default_ties else "")
+        fmt = Format(name, fmt.ebits, fmt.mbits, fmt.bias, fmt.family, fmt.signed, sub, fmt.zero, tie)
+    if fmt.n_positive == 0:
+        raise FpadError(f"format {fmt.name}: has no finite non-zero value; use more exponent or mantissa bits")
+    return fmt
