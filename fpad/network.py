@@ -60,8 +60,6 @@ TOP_KEYS = ("description", "inputs", "input_shape", "layers", "output", "ad", "p
 OUTPUT_KEYS = ("reduce", "weights", "targets")
 REDUCES = ("sum", "weighted", "squared_error")
 PARAMS_KEYS = ("free", "seed", "fixed")
-# Drawing fixed parameters indexes fmt.values(); beyond this size that array is not materialised.
-MAX_DRAW_TABLE = 1 << 24
 
 _NAME = re.compile(r"^L(\d+)(?:\.(W|b)(?:\[(\d+(?:,\d+)*)\])?)?$")
 
@@ -267,7 +265,7 @@ class NetworkSpec:
             raise self._err(
                 "inputs", "must be a non-empty list of equal-length rows (one per sample)", "e.g. inputs = [[1.0], [3.0]]"
             )
-        self.inputs = _as_array(x, shape, "inputs")
+        self.inputs = _as_array(x, shape, f"{self.source}: inputs")
         self.batch, n0 = shape
         if "input_shape" in d:
             s = d["input_shape"]
@@ -577,12 +575,6 @@ class NetworkSpec:
         missing = [k for k in range(len(self.param_names)) if k not in self.fixed]
         values: list[Fraction] = [self.fixed.get(k, Fraction(0)) for k in range(len(self.param_names))]
         if missing:
-            if fmt.n_values > MAX_DRAW_TABLE:
-                raise self._err(
-                    "[params.fixed]", f"{fmt.name} has {fmt.n_values} values, too many to draw parameters from",
-                    "give every non-free parameter in [params.fixed]: " + ", ".join(self.param_names[k] for k in missing[:5])
-                    + (" ..." if len(missing) > 5 else ""),
-                )
             table = fmt.values()
             rng = np.random.default_rng(self.seed)
             for k, i in zip(missing, rng.integers(0, len(table), size=len(missing))):
