@@ -1,0 +1,452 @@
+"""Counting orchestration: method choice, chunks, the progress store, progress bar, Dask.
+
+:func:`count` is the one entry point (the ``fpad count`` CLI, the sweeps and the tests call it).
+The compiled kernels of :mod:`fpad.enumerate` decide points; this module only decides *which*
+points, in which chunks, where they run, and how their exact counts are saved and merged:
+
+* **Method.** ``structured`` (exact, :mod:`fpad.structured`), ``exhaustive`` (every point of
+  M^k through the compiled kernels), or a labelled estimate, ``sample`` / ``line``
+  (:mod:`fpad.estimate`). ``auto`` = structured when it applies, else exhaustive.
+* **Chunks.** The work is cut into chunks whose boundaries depend only on the grid and the
+  method (never on threads, workers or timing). Every chunk's exact counts are a JSON payload;
+  payloads are merged *in chunk order*, so the totals -- and the witnesses, which keep the first
+  few in enumeration order -- do not depend on thread count, worker count or completion order,
+  and not on the chunk size either because merging is associative over consecutive ranges.
+* **Store.** With a store (:mod:`fpad.store`) every finished chunk is committed in its own
+  transaction; re-running the same request skips committed chunks, so a killed run resumes and
+  ends with the same counts as an uninterrupted one.
+* **Budget.** Before a long run the speed is measured on a small sample of the work, and a
+  request that would exceed ``max_seconds`` is refused up front with its size, the estimated
+  time, and the options that fit.
+* **Dask.** ``dask="local"`` starts a two-process ``LocalCluster``; ``dask="tcp://HOST:PORT"``
+  connects to a running scheduler. Chunks are sent to the workers (at most a few in flight per
+  worker) and committed as they come back.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from fpad import __version__
+from fpad.errors import FpadError
+from fpad.results import CountResult
+from fpad.store import ProgressStore, run_key
+
+# Test hook: after committing this many chunks, the process exits at once (os._exit, no
+# clean-up, like a kill), so tests can check that a re-run resumes to identical counts.
+CRASH_HOOK_ENV = "FPAD_TEST_EXIT_AFTER_CHUNKS"
+CRASH_EXIT_CODE = 75
+
+DEFAULT_STORE_DIR = "fpad-runs"
+DEFAULT_MAX_SECONDS = 3600.0
+DASK_TIMEOUT_S = 10.0
+LOCAL_DASK_WORKERS = 2
+
+# Below this much work the budget check is skipped: even the exact slow path (about 1e3-1e4
+# points/s on touched points) finishes such a run in seconds, and timing it would cost as much.
+_NO_CALIBRATION_POINTS = 1 << 15
+# The calibration sample: grow until it takes this long (or reaches the cap), so the measured
+# rate is not dominated by timer resolution or a one-off warm-up.
+_CALIBRATION_SECONDS = 0.25
+_CALIBRATION_CAP = 1 << 16
+
+
+def _kernels():
+    """The compiled kernels (:mod:`fpad.enumerate`); one indirection so tests can substitute."""
+    import fpad.enumerate as kernels
+
+    return kernels
+
+
+# -- chunk tasks: module-level functions, so Dask can ship them to workers by reference ---------
+def run_range(compiled, start: int, stop: int) -> dict:
+    """Exact counts of the grid points with flat index in [start, stop) (one exhaustive chunk)."""
+    return {"counts": _kernels().count_range(compiled, start, stop).to_json()}
+
+
+def run_indices(compiled, indices: list[int]) -> dict:
+    """Exact counts of the grid points at the given flat indices (one chunk of a sample)."""
+    return {"counts": _kernels().classify_indices(compiled, list(indices)).to_json()}
+
+
+def run_lines(compiled, bases: list[int], stride: int, m: int) -> dict:
+    """Exact counts of whole lines: line j is {bases[j] + v * stride : v < m}.
+
+    Returns the merged counts and, per line, ``[ndf, inc]`` (the line estimator's clusters).
+    """
+    kern = _kernels()
+    total, per_line = None, []
+    for base in bases:
+        if stride == 1:
+            c = kern.count_range(compiled, base, base + m)
+        else:
+            c = kern.classify_indices(compiled, [base + v * stride for v in range(m)])
+        per_line.append([c.ndf, c.inc])
+        total = c if total is None else total.merge(c)
+    return {"counts": total.to_json(), "lines": per_line}
+
+
+# -- the plan: what the chunks are --------------------------------------------------------------
+@dataclass
+class Plan:
+    """The work of one run, cut into chunks; a pure function of the request (resumable).
+
+    ``task(i)`` returns ``(function, args)``: chunk ``i`` is ``function(compiled, *args)``, one of
+    :func:`run_range`, :func:`run_indices`, :func:`run_lines`. ``points(i)`` is the number of grid
+    points chunk ``i`` classifies; ``label`` is the method with its parameters (in the run key).
+    """
+
+    method: str
+    label: str
+    chunk_size: int
+    n_chunks: int
+    work: int
+    task: Callable[[int], tuple]
+    points: Callable[[int], int]
+    probe: Callable[[int], tuple]  # n -> (function, args) classifying about n representative points
+
+
+def default_chunk_size(work: int) -> int:
+    """Points per chunk: a power of two near work/1000, between 2^12 and 2^22.
+
+    A function of the amount of work only, so the same request always gets the same chunks (and
+    run key). About a thousand chunks give a smooth progress bar and lose little on a crash; the
+    cap keeps one chunk to seconds, the floor keeps the per-chunk overhead (one sqlite commit,
+    one Dask round trip: about a millisecond) negligible.
+    """
+    target = max(1, work // 1000)
+    return min(1 << 22, max(1 << 12, 1 << (target - 1).bit_length()))
+
+
+def _exhaustive_plan(n_points: int, chunk_size: int) -> Plan:
+    n_chunks = max(1, -(-n_points // chunk_size))
+
+    def bounds(i):
+        return i * chunk_size, min(n_points, (i + 1) * chunk_size)
+
+    def probe(n):
+        # A window at a fixed pseudo-random place: the start of the grid (all parameters at the
+        # most negative value) is not typical.
+        start = random.Random(n_points).randrange(max(1, n_points - n + 1))
+        return run_range, (start, min(n_points, start + n))
+
+    return Plan("exhaustive", "exhaustive", chunk_size, n_chunks, n_points,
+                task=lambda i: (run_range, bounds(i)),
+                points=lambda i: bounds(i)[1] - bounds(i)[0], probe=probe)
+
+
+def _sample_plan(n_points: int, n: int, seed: int, chunk_size: int) -> Plan:
+    from fpad.estimate import sample_indices
+
+    idx = sample_indices(n_points, n, seed)
+    n_chunks = max(1, -(-n // chunk_size))
+
+    def part(i):
+        return idx[i * chunk_size:(i + 1) * chunk_size]
+
+    return Plan("sample", f"sample:n={n}:seed={seed}", chunk_size, n_chunks, n,
+                task=lambda i: (run_indices, (part(i),)), points=lambda i: len(part(i)),
+                probe=lambda k: (run_indices, (idx[:k],)))
+
+
+def _line_plan(n_points: int, m: int, stride: int, param: str, n: int, seed: int,
+               chunk_size: int) -> Plan:
+    from fpad.estimate import line_bases
+
+    bases = line_bases(n_points, m, stride, n, seed)
+    per = max(1, chunk_size // m)  # whole lines per chunk
+    n_chunks = max(1, -(-n // per))
+
+    def part(i):
+        return bases[i * per:(i + 1) * per]
+
+    return Plan("line", f"line:{param}:n={n}:seed={seed}", per * m, n_chunks, n * m,
+                task=lambda i: (run_lines, (part(i), stride, m)), points=lambda i: len(part(i)) * m,
+                probe=lambda k: (run_lines, (bases[:max(1, k // m)], stride, m)))
+
+
+# -- public entry point -------------------------------------------------------------------------
+def count(problem, method: str = "auto", *, sample: int | None = None, line: str | None = None,
+          seed: int = 0, level: float = 0.95, chunk_size: int | None = None,
+          store: str | os.PathLike | bool | None = None, dask: str | None = None,
+          dask_timeout: float = DASK_TIMEOUT_S, max_seconds: float | None = DEFAULT_MAX_SECONDS,
+          progress: bool | None = None) -> CountResult:
+    """Count ndf / inc / touched points of ``problem`` (a :class:`fpad.network.Problem`).
+
+    ``method``: ``auto`` (structured if it applies, else exhaustive), ``exhaustive``,
+    ``structured``, ``sample`` or ``line``. ``sample=N`` alone selects ``sample`` (N uniform
+    points, drawn with replacement from ``seed``); ``line=PARAM`` selects ``line`` (N = ``sample``
+    lines, default 1000, each the whole range of PARAM with the other free parameters drawn
+    from ``seed``). Estimates carry a ``level`` confidence interval (see :mod:`fpad.estimate`).
+
+    ``store``: ``None``/``False`` keeps progress in memory only; ``True`` uses
+    ``./fpad-runs/<run key>.sqlite``; a path uses that file. Runs of a single chunk never
+    create a store (nothing to resume). ``dask``: ``None``, ``"local"`` or a scheduler address.
+    ``max_seconds``: refuse (FpadError) up front when the measured speed says the run would
+    take longer (``None``: no limit). ``progress``: a tqdm bar on stderr (default: when stderr
+    is a terminal).
+
+    Every count in the result is exact and independent of chunk size, threads and workers.
+    """
+    t0 = time.perf_counter()
+    method = _resolve_method(method, sample, line)
+    if not problem.free:
+        raise FpadError("no free parameters to count over; name some with --free")
+    if method in ("auto", "structured"):
+        from fpad.structured import structured_count
+
+        res = structured_count(problem)
+        if res is not None:
+            res.elapsed_s = time.perf_counter() - t0
+            return res
+        if method == "structured":
+            raise FpadError("no structured exact method applies to this network; use --method "
+                            "exhaustive, or an estimate: --sample N --seed S or --line PARAM")
+        method = "exhaustive"
+
+    kern = _kernels()
+    compiled = kern.compile_problem(problem)
+    plan = _make_plan(problem, compiled, method, sample, line, seed, chunk_size)
+    key = run_key(problem.spec_hash, problem.fmt.name, problem.free_names, plan.label,
+                  plan.chunk_size, __version__)
+    extra = {"run_key": key, "chunk_size": plan.chunk_size, "chunks": plan.n_chunks}
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+
+    with ExitStack() as stack:
+        st = None
+        if store not in (None, False) and plan.n_chunks > 1:
+            path = Path(DEFAULT_STORE_DIR) / f"{key}.sqlite" if store is True else Path(store)
+            st = stack.enter_context(ProgressStore(path, key, plan.n_chunks, {
+                "format": problem.fmt.name, "free": problem.free_names, "method": plan.label,
+                "spec_hash": problem.spec_hash, "chunk_size": plan.chunk_size}))
+            extra["store"] = str(path)
+        done = st.completed() if st is not None else {}
+        todo = [i for i in range(plan.n_chunks) if i not in done]
+        extra["resumed_chunks"] = len(done)
+        remaining = sum(plan.points(i) for i in todo)
+
+        client = stack.enter_context(_dask_client(dask, dask_timeout)) if dask and todo else None
+        workers = _remote_workers(client, dask)
+        _check_budget(problem, compiled, plan, remaining, max_seconds, method, workers)
+
+        bar = stack.enter_context(_progress_bar(show, plan, remaining))
+        crash_after = int(os.environ.get(CRASH_HOOK_ENV, "0") or 0)
+        committed = 0
+
+        def finished(i, payload):
+            nonlocal committed
+            if st is not None:
+                st.commit(i, payload)
+            done[i] = payload
+            bar.update(plan.points(i))
+            committed += 1
+            if crash_after and committed >= crash_after:
+                os._exit(CRASH_EXIT_CODE)
+
+        if client is not None:
+            _run_dask(client, compiled, plan, todo, finished)
+        else:
+            for i in todo:
+                fn, args = plan.task(i)
+                finished(i, fn(compiled, *args))
+
+    return _result(problem, compiled.n_points, plan, kern, done, extra, level, line, seed, time.perf_counter() - t0)
+
+
+def _resolve_method(method, sample, line) -> str:
+    methods = ("auto", "exhaustive", "structured", "sample", "line")
+    if method not in methods:
+        raise FpadError(f"unknown method {method!r}; use one of {', '.join(methods)}")
+    if line is not None:
+        if method not in ("auto", "line"):
+            raise FpadError(f"--line is an estimate; it cannot be combined with --method {method}")
+        return "line"
+    if sample is not None:
+        if method not in ("auto", "sample"):
+            raise FpadError(f"--sample is an estimate; it cannot be combined with --method {method}")
+        return "sample"
+    if method in ("sample", "line"):
+        raise FpadError(f"method {method} needs {'--sample N' if method == 'sample' else '--line PARAM'}")
+    return method
+
+
+def _make_plan(problem, compiled, method, sample, line, seed, chunk_size) -> Plan:
+    n_points = compiled.n_points
+    if chunk_size is not None and chunk_size < 1:
+        raise FpadError(f"chunk size must be a positive number of points, got {chunk_size}")
+    if method == "exhaustive":
+        return _exhaustive_plan(n_points, chunk_size or default_chunk_size(n_points))
+    n = sample if sample is not None else 1000
+    if method == "sample":
+        if n < 1:
+            raise FpadError(f"--sample needs a positive number of points, got {n}")
+        return _sample_plan(n_points, n, seed, chunk_size or default_chunk_size(n))
+    from fpad.estimate import digit_stride
+
+    names = problem.free_names
+    if line not in names:
+        raise FpadError(f"--line {line!r} is not a free parameter; free parameters: {', '.join(names)}")
+    if n < 2:
+        raise FpadError(f"--line needs at least 2 lines (--sample N, N >= 2) for an interval, got {n}")
+    m = problem.fmt.n_values
+    return _line_plan(n_points, m, digit_stride(m, len(names), names.index(line)), line, n,
+                      seed, chunk_size or default_chunk_size(n * m))
+
+
+# -- budget -----------------------------------------------------------------------------------
+def measure_rate(compiled, plan: Plan) -> float:
+    """Points per second of this plan's own chunk function, timed on representative points.
+
+    A one-point warm-up first (numba compilation or cache load), then samples doubling in size
+    until one takes ``_CALIBRATION_SECONDS`` or reaches ``_CALIBRATION_CAP`` points.
+    """
+    fn, args = plan.probe(1)
+    fn(compiled, *args)
+    n = 256
+    while True:
+        fn, args = plan.probe(n)
+        t = time.perf_counter()
+        fn(compiled, *args)
+        dt = time.perf_counter() - t
+        if dt >= _CALIBRATION_SECONDS or n >= min(_CALIBRATION_CAP, plan.work):
+            return min(n, plan.work) / max(dt, 1e-9)
+        n *= 4
+
+
+def _check_budget(problem, compiled, plan, remaining, max_seconds, method, workers) -> None:
+    if max_seconds is None or remaining <= _NO_CALIBRATION_POINTS:
+        return
+    rate = measure_rate(compiled, plan) * workers
+    eta = remaining / rate
+    if eta <= max_seconds:
+        return
+    m, k = problem.fmt.n_values, len(problem.free)
+    fit = int(rate * max_seconds)
+    options = [f"--sample N --seed S (a labelled estimate; about {fit:,} points fit the budget)"]
+    if k > 1:
+        options.append(f"--line PARAM (N lines of {m} points: N up to about {max(fit // m, 1):,})")
+    if method == "exhaustive":
+        options.append("--method structured (exact, when the network fits a structured method)")
+    options.append("fewer --free parameters, a coarser --format, --dask, or a larger --max-seconds")
+    what = (f"grid of {m}^{k} = {compiled.n_points:,} points" if plan.method == "exhaustive"
+            else f"{plan.method} estimate of {plan.work:,} points")
+    raise FpadError(f"{what} ({remaining:,} to do) would take about {_duration(eta)} at the "
+                    f"measured {rate:,.0f} points/s, over the budget --max-seconds "
+                    f"{max_seconds:g}; options: " + "; ".join(options))
+
+
+def _duration(s: float) -> str:
+    for unit, size in (("years", 365.25 * 86400), ("days", 86400), ("h", 3600), ("min", 60)):
+        if s >= size:
+            return f"{s / size:,.3g} {unit}"
+    return f"{s:.3g} s"
+
+
+# -- progress ---------------------------------------------------------------------------------
+@contextmanager
+def _progress_bar(show: bool, plan: Plan, remaining: int):
+    """A tqdm bar on stderr with rate and ETA, counted in grid points; a no-op when hidden."""
+    from tqdm import tqdm
+
+    with tqdm(total=plan.work, initial=plan.work - remaining, unit="pt", unit_scale=True,
+              desc=f"fpad {plan.method}", disable=not show, file=sys.stderr,
+              dynamic_ncols=True, smoothing=0.05) as bar:
+        yield bar
+
+
+# -- Dask -------------------------------------------------------------------------------------
+@contextmanager
+def _dask_client(address: str, timeout: float):
+    """A dask.distributed Client: a fresh two-process LocalCluster for ``"local"``, else a
+    connection to the scheduler at ``address`` (FpadError if it does not answer in ``timeout``)."""
+    try:
+        import logging
+
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise FpadError('--dask needs dask.distributed, which is not installed: pip install "fpad[dask]"') from None
+    with ExitStack() as stack:
+        if address == "local":
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=LOCAL_DASK_WORKERS, threads_per_worker=1, processes=True,
+                dashboard_address=None, silence_logs=logging.ERROR))
+            client = stack.enter_context(Client(cluster))
+        else:
+            if "://" not in address:
+                raise FpadError(f"--dask {address!r}: give 'local' or a scheduler address such as tcp://HOST:8786")
+            try:
+                client = stack.enter_context(Client(address, timeout=f"{timeout}s"))
+            except (OSError, TimeoutError) as exc:
+                raise FpadError(f"Dask scheduler {address} did not answer within {timeout:g} s "
+                                f"({type(exc).__name__}); start one with 'dask scheduler' or use --dask local") from None
+        yield client
+
+
+def _remote_workers(client, address) -> int:
+    """How many workers the budget may count on: remote ones add speed; the local cluster
+    shares this machine's cores with the (already multi-threaded) kernels, so it counts once."""
+    if client is None or address == "local":
+        return 1
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+def _run_dask(client, compiled, plan: Plan, todo: list[int], finished) -> None:
+    """Run chunks ``todo`` on the cluster, a few in flight per worker, calling ``finished(i,
+    payload)`` in this process as each one returns (so the store is written by one process)."""
+    from distributed import as_completed
+
+    shared = client.scatter(compiled, broadcast=True)
+    in_flight = 2 * max(1, len(client.scheduler_info().get("workers", {}))) + 1
+    queue = iter(todo)
+    owner = {}
+
+    def submit(i):
+        fn, args = plan.task(i)
+        fut = client.submit(fn, shared, *args, pure=False)
+        owner[fut.key] = i
+        return fut
+
+    ac = as_completed([submit(i) for i, _ in zip(queue, range(in_flight))])
+    for fut in ac:
+        finished(owner.pop(fut.key), fut.result())
+        nxt = next(queue, None)
+        if nxt is not None:
+            ac.add(submit(nxt))
+
+
+# -- result -----------------------------------------------------------------------------------
+def _result(problem, n_points, plan, kern, done, extra, level, line, seed, elapsed) -> CountResult:
+    total = None
+    for i in range(plan.n_chunks):  # chunk order: see the module docstring
+        c = kern.ChunkCounts.from_json(done[i]["counts"])
+        total = c if total is None else total.merge(c)
+    fmt = problem.fmt
+    ci = None
+    if plan.method == "sample":
+        from fpad.estimate import sample_interval
+
+        ci = sample_interval(total.ndf, total.inc, total.points, level)
+        extra.update(grid_points=str(n_points), seed=seed, sample=plan.work)
+    elif plan.method == "line":
+        from fpad.estimate import line_interval
+
+        lines = [row for i in range(plan.n_chunks) for row in done[i]["lines"]]
+        ci = line_interval(lines, fmt.n_values, level)
+        extra.update(grid_points=str(n_points), seed=seed, line=line, lines=len(lines))
+    fallback = getattr(total, "fallback", None)
+    if fallback is not None:
+        extra["fallback"] = fallback
+    return CountResult(
+        format=fmt.name, M=fmt.n_values, free=problem.free_names, points=total.points,
+        touched=total.touched, ndf=total.ndf, inc=total.inc, clarke_ok=total.clarke_ok,
+        kinks_total=problem.kinks_total, method=plan.method, elapsed_s=elapsed, ci=ci,
+        per_neuron=total.per_neuron, witnesses=total.witnesses, extra=extra)
+
+

@@ -1,0 +1,132 @@
+"""Labelled estimates for grids too large to enumerate: which points, and the intervals.
+
+Both estimators decide every point they look at *exactly* (the same kernels as an exhaustive
+count); only the choice of points is random, so the counts they report are exact counts of the
+sample, and the uncertainty is purely statistical. The interval endpoints are floats (they are
+quantiles of Beta distributions); the counts and the sample proportion are exact.
+
+* ``sample`` (``fpad count --sample N --seed S``): N flat indices drawn uniformly from the
+  |M|^k grid points, independently and with replacement (Python's ``random.Random(S)``;
+  ``randrange`` on big integers is exactly uniform). The ndf count of the sample is then
+  Binomial(N, p) with p the true ndf density, and :func:`clopper_pearson` gives the exact
+  (conservative) Clopper-Pearson interval for p. Same for inc.
+
+* ``line`` (``fpad count --line PARAM [--sample N] --seed S``): N lines, each the whole range
+  of |M| values of PARAM with the other free parameters drawn uniformly (with replacement).
+  Every line is enumerated exactly, which is cheap in the kernels and catches the structure of a
+  kink along PARAM (a bias parameter crosses every kink of its neuron). The estimate of p is the
+  mean of the per-line densities p_j; the p_j are independent and identically distributed with
+  mean exactly p (uniform other parameters x all values of PARAM = uniform on the grid), but the
+  |M| points of one line are *not* independent, so a binomial interval over all N|M| points would
+  be too narrow. :func:`cluster_interval` treats lines as clusters: the Korn-Graubard (1998)
+  modified Clopper-Pearson interval, i.e. Clopper-Pearson evaluated at the effective sample size
+  n_eff = p(1-p)/Var(p_hat) estimated from the spread of the p_j, with the degrees-of-freedom
+  correction (t quantiles with N-1 vs N|M|-1 degrees of freedom) and n_eff capped at N|M|. When
+  the lines show no spread the design effect cannot be estimated. If no line has a point of the
+  kind (or every point of every line is one) we take n_eff = N, one trial per line: the number of
+  lines holding some such point is Binomial(N, q) with q >= p (p_j <= 1 whenever p_j > 0), so the
+  Clopper-Pearson bound for q bounds p (Korn-Graubard would use the narrower N|M|). If every line
+  has the same count strictly between 0 and |M| we follow Korn-Graubard: n_eff = N|M|.
+"""
+
+from __future__ import annotations
+
+import random
+
+from fpad.errors import FpadError
+
+
+def digit_stride(m: int, k: int, j: int) -> int:
+    """Flat-index stride of free parameter ``j`` of ``k``: the grid is enumerated in
+    ``itertools.product`` order, first free parameter most significant (index = sum_j
+    digit_j * m^(k-1-j))."""
+    return m ** (k - 1 - j)
+
+
+def sample_indices(n_points: int, n: int, seed: int) -> list[int]:
+    """``n`` flat indices, uniform on range(n_points), independent, from ``random.Random(seed)``."""
+    rng = random.Random(seed)
+    return [rng.randrange(n_points) for _ in range(n)]
+
+
+def line_bases(n_points: int, m: int, stride: int, n: int, seed: int) -> list[int]:
+    """Starts of ``n`` random lines along the digit with ``stride``: each base has that digit 0
+    and the other digits uniform (independent, from ``random.Random(seed)``); the line is
+    ``base + v * stride`` for v in range(m)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        r = rng.randrange(n_points // m)  # the other digits, packed
+        out.append((r // stride) * stride * m + r % stride)
+    return out
+
+
+def _check_level(level: float) -> float:
+    if not 0 < level < 1:
+        raise FpadError(f"confidence level must lie strictly between 0 and 1, got {level}")
+    return 1 - level
+
+
+def clopper_pearson(x: float, n: float, level: float = 0.95) -> tuple[float, float]:
+    """The two-sided Clopper-Pearson interval for a binomial proportion with ``x`` successes in
+    ``n`` trials: Beta(a/2; x, n-x+1) and Beta(1-a/2; x+1, n-x) quantiles (0 and 1 at the
+    ends). ``x`` and ``n`` may be non-integer (the effective counts of :func:`cluster_interval`)."""
+    from scipy.stats import beta
+
+    a = _check_level(level)
+    if n <= 0:
+        return 0.0, 1.0
+    lo = 0.0 if x <= 0 else float(beta.ppf(a / 2, x, n - x + 1))
+    hi = 1.0 if x >= n else float(beta.ppf(1 - a / 2, x + 1, n - x))
+    return lo, hi
+
+
+def cluster_interval(counts: list[int], m: int, level: float = 0.95) -> tuple[float, float]:
+    """Interval for the density from per-line counts (``counts[j]`` of ``m`` points on line j):
+    the Korn-Graubard effective-sample-size Clopper-Pearson interval (see the module docstring)."""
+    from scipy.stats import t
+
+    a = _check_level(level)
+    n_lines = len(counts)
+    if n_lines < 2:
+        raise FpadError("a line estimate needs at least 2 lines for an interval")
+    total = n_lines * m
+    p = sum(counts) / total
+    dens = [c / m for c in counts]
+    var = sum((d - p) ** 2 for d in dens) / (n_lines - 1) / n_lines  # Var(mean of the p_j)
+    if var > 0:
+        n_eff = min(total, p * (1 - p) / var)
+        n_eff *= (t.ppf(1 - a / 2, total - 1) / t.ppf(1 - a / 2, n_lines - 1)) ** 2
+    elif sum(counts) in (0, total):
+        n_eff = n_lines
+    else:
+        n_eff = total
+    return clopper_pearson(p * n_eff, n_eff, level)
+
+
+def sample_interval(ndf: int, inc: int, n: int, level: float = 0.95) -> dict:
+    """The ``ci`` entry of a sample estimate: Clopper-Pearson intervals for the ndf and inc
+    densities."""
+    return {"ndf": list(clopper_pearson(ndf, n, level)), "inc": list(clopper_pearson(inc, n, level)),
+            "level": level, "interval": "clopper-pearson"}
+
+
+def line_interval(lines: list[list[int]], m: int, level: float = 0.95) -> dict:
+    """The ``ci`` entry of a line estimate from per-line ``[ndf, inc]`` counts."""
+    return {"ndf": list(cluster_interval([r[0] for r in lines], m, level)),
+            "inc": list(cluster_interval([r[1] for r in lines], m, level)),
+            "level": level, "interval": "korn-graubard, lines as clusters"}
+
+
+def sample(problem, n: int, seed: int = 0, **kwargs):
+    """``fpad.engine.count(problem, sample=n, seed=seed, **kwargs)``: a labelled sample estimate."""
+    from fpad.engine import count
+
+    return count(problem, sample=n, seed=seed, **kwargs)
+
+
+def line(problem, param: str, n: int = 1000, seed: int = 0, **kwargs):
+    """``fpad.engine.count(problem, line=param, sample=n, seed=seed, **kwargs)``: a line estimate."""
+    from fpad.engine import count
+
+    return count(problem, line=param, sample=n, seed=seed, **kwargs)
