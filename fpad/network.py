@@ -619,6 +619,14 @@ class NetworkSpec:
         return prog, kinks
 
 
+NETS_DIR = Path(__file__).resolve().parent / "nets"
+
+
+def shipped_nets() -> dict[str, Path]:
+    """The example network files shipped with fpad (``fpad/nets/NAME.toml``), by name."""
+    return {p.stem: p for p in sorted(NETS_DIR.glob("*.toml"))}
+
+
 def _hash(d: dict) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -806,7 +814,7 @@ class Problem:
             raise FpadError(f"empty assignment; give every free parameter, e.g. {self._example()}")
         pos = {self.param_names[k]: i for i, k in enumerate(self.free)}
         got: dict[int, Fraction] = {}
-        for item in _split_top(text):
+        for item in split_names(text):
             name, eq, value = item.partition("=")
             name = name.replace(" ", "")
             if not eq or not name:
@@ -832,8 +840,8 @@ class Problem:
         return ",".join(f"{n}=0" for n in self.free_names[:2])
 
 
-def _split_top(text: str) -> list[str]:
-    """Split on commas (or semicolons) outside brackets: ``L1.W[0,1]=1,L1.b[0]=2``."""
+def split_names(text: str) -> list[str]:
+    """Split on commas (or semicolons) outside brackets: ``L1.W[0,1]=1,L1.b[0]=2`` or ``L1.W[0,1],L1.b``."""
     items, depth, cur = [], 0, []
     for ch in text:
         if ch == "[":
