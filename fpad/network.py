@@ -171,7 +171,7 @@ def _as_array(x, shape, where: str) -> np.ndarray:
             f"{'a ragged list' if got is None else list(got)}"
         )
     flat = np.empty(int(np.prod(shape)) if shape else 1, dtype=object)
-    for k, (idx) in enumerate(itertools.product(*(range(n) for n in shape))):
+    for k, idx in enumerate(itertools.product(*(range(n) for n in shape))):
         v = x
         for i in idx:
             v = v[i]
@@ -179,7 +179,7 @@ def _as_array(x, shape, where: str) -> np.ndarray:
     return flat.reshape(shape)
 
 
-def _nested(a) -> list:
+def _nested(a):
     """Fractions (scalar or array) -> nested lists of canonical strings, for to_dict()."""
     if isinstance(a, np.ndarray):
         return [_nested(e) for e in a] if a.ndim else str(a.item())
@@ -585,15 +585,26 @@ class NetworkSpec:
         """Per layer with a kinked activation: "distinct" (ICLR 2024 Condition 1: every unit has its
         own bias parameter), "shared" (Condition 2: each pre-activation entry gets exactly one bias
         parameter, e.g. a per-channel conv bias or one scalar), or "none" (no bias, a constant bias,
-        or some bias entry not among the differentiation variables)."""
+        or some bias entry not among the differentiation variables).
+
+        An ``activation`` or ``add`` layer right after a dense/conv layer with the identity
+        activation inherits that layer's kind: its pre-activation is that layer's output (plus, for
+        ``add``, an earlier layer's output, which does not depend on that bias), so each bias still
+        enters with coefficient 1.
+        """
         out = {}
         for layer in self.layers:
             if layer.activation is None or layer.activation.n_kinks == 0:
                 continue
-            t = layer.bias_tensor
+            owner = layer
+            if layer.kind in ("activation", "add") and layer.index > 1:
+                prev = self.layers[layer.index - 2]
+                if prev.kind in ("dense", "conv1d", "conv2d") and prev.activation.name == "identity":
+                    owner = prev
+            t = owner.bias_tensor
             if t is None or not all(self._index[t.entry_name(i)] in wrt for i in t.entries()):
                 out[layer.index] = "none"
-            elif layer.kind == "dense" and layer.bias == "param":
+            elif owner.kind == "dense" and owner.bias == "param":
                 out[layer.index] = "distinct"
             else:
                 out[layer.index] = "shared"

@@ -358,3 +358,26 @@ def test_file_errors(tmp_path):
     bad.write_text("inputs = [[inf]]\n")
     with pytest.raises(FpadError, match=r"malformed TOML"):
         NetworkSpec.from_toml(bad)
+
+
+def test_bias_kind_through_pointwise_and_residual_layers():
+    d = {
+        "inputs": [[1], [2]],
+        "layers": [
+            {"kind": "dense", "width": 1},
+            {"kind": "activation", "activation": "relu"},
+            {"kind": "dense", "width": 1, "bias": False},
+            {"kind": "add", "from": 2, "activation": "relu"},
+        ],
+        "params": {"free": ["L1", "L3"]},
+    }
+    pb = NetworkSpec.from_dict(d).build(FP4)
+    # relu(w x + b): layer 2's pre-activation carries L1.b; layer 4's is L3's bias-free output
+    assert pb.has_bias == {2: "distinct", 4: "none"}
+    assert [n.tag for n in pb.program.nodes if n.op == ACT] == ["L2[0] s0", "L4[0] s0", "L2[0] s1", "L4[0] s1"]
+    # w = 1, b = -1, v = 2: x=1: h = 0, relu(0 + 0) = 0; x=2: h = 1, relu(2 + 1) = 3
+    assert P(pb, "L1.W[0,0]=1,L1.b[0]=-1,L3.W[0,0]=2") == 3
+    d["layers"][2]["bias"] = True
+    d["layers"][2]["activation"] = "identity"
+    pb = NetworkSpec.from_dict(d).build(FP4, free=["L1", "L3"])
+    assert pb.has_bias == {2: "distinct", 4: "distinct"} and pb.has_bias_params
