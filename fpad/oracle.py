@@ -278,6 +278,8 @@ def _norm(acc):
 
 
 def _sub(f, g):
+    if f == g:
+        return None
     k = len(f) if f is not None else len(g)
     f = f if f is not None else (_ZERO,) * k
     g = g if g is not None else (_ZERO,) * k
@@ -312,11 +314,13 @@ def classify(problem, free_values, *, wrt_all: bool = False) -> PointResult:
 
     ``problem`` is a :class:`fpad.network.Problem` (``program``, ``free``, ``proxy``,
     ``full_point``); ``free_values`` gives one value per free parameter, in ``problem.free`` order
-    (numbers, Fractions or decimal strings). With ``wrt_all=True`` the derivative is taken with
-    respect to *all* parameters of the program at the same point.
+    (numbers, Fractions or decimal strings). With ``wrt_all=True`` (or a problem built with
+    ``wrt_all=True``) the derivative is taken with respect to *all* parameters of the program at
+    the same point.
     """
     program = problem.program
     w_full = problem.full_point(free_values)
+    wrt_all = wrt_all or getattr(problem, "wrt_all", False)
     wrt = list(range(program.n_params)) if wrt_all else list(problem.free)
     return classify_program(
         program,
@@ -343,9 +347,13 @@ def _thm4_hypotheses(problem) -> bool:
     return True
 
 
-def classify_program(program, w_full, wrt, proxy, *, thm4_hypotheses: bool = False, wrt_all: bool = False) -> PointResult:
+def classify_program(
+    program, w_full, wrt, proxy, *, thm4_hypotheses: bool = False, wrt_all: bool = False, shortcut: bool = True
+) -> PointResult:
     """:func:`classify` on a bare program: full parameter vector ``w_full``, derivative w.r.t. the
-    parameter indices ``wrt``. ``thm4_hypotheses`` is copied to ``thm4_applies``."""
+    parameter indices ``wrt``. ``thm4_hypotheses`` is copied to ``thm4_applies``.
+    ``shortcut=False`` computes every piece gradient by a full reverse sweep even when the
+    touched nodes form an antichain (tests compare both ways)."""
     nodes = program.nodes
     values = forward(program, w_full)
     adj_ad, grad_ad = ad_backward(program, values, proxy)
@@ -381,7 +389,7 @@ def classify_program(program, w_full, wrt, proxy, *, thm4_hypotheses: bool = Fal
                            bouligand_ok=True, clarke_ok=True, clarke_certificate=None, explored=0, **common)
 
     # 2. enumeration of one-sided choices
-    pieces, dropped, explored = _enumerate(program, values, wrt, touched)
+    pieces, dropped, explored = _enumerate(program, values, wrt, touched, ad, shortcut)
     grads = []
     for p in pieces:
         if p.gradient not in grads:
@@ -398,13 +406,21 @@ def classify_program(program, w_full, wrt, proxy, *, thm4_hypotheses: bool = Fal
                        clarke_ok=bool(hull.member), clarke_certificate=hull, explored=explored, **common)
 
 
-def _enumerate(program, values, wrt, touched):
+def _enumerate(program, values, wrt, touched, ad, shortcut=True):
     """Depth-first search over the one-sided choices at the touched nodes, in topological order.
 
     ``forms[i]`` holds node i's first-order form under the choices of the current prefix; a level
     of the search (re)computes the forms of the needed nodes between the previous touched node and
     its own, so deeper levels only overwrite later nodes and backtracking needs no copies.
     Returns (pieces, dropped prefixes, number of choices examined).
+
+    Piece gradients: when no touched node depends on another (an antichain, e.g. all touches in
+    one layer), every path from a parameter to the output meets at most one touched node, so the
+    chain rule is affine in each touched node's local derivative separately:
+    g_s = AD + sum_t (dP/dz_t) * (local_s(t) - local_AD(t)) * form(input of t), where dP/dz_t is
+    AD's adjoint of t (no touched node lies downstream of t, so it does not depend on the choices)
+    and the input forms do not either (no touched node upstream). Otherwise a full reverse sweep
+    with the chosen one-sided derivatives and winners.
     """
     nodes = program.nodes
     k = len(wrt)
@@ -454,7 +470,23 @@ def _enumerate(program, values, wrt, touched):
             return forms[n.args[first_maximiser(n, values)]]
         return None  # CONST
 
+    antichain = shortcut and not (set(t_nodes) & set(need))
+
     def piece_gradient() -> tuple[Fraction, ...]:
+        if antichain:
+            g = list(ad)
+            for j, t in enumerate(touched):
+                n = nodes[t.node]
+                if not t.sensitivity or choice[j] in ("0", "max=all"):
+                    continue  # no flow, or a zero / common form: same contribution as AD's
+                if t.kind == "kink":
+                    slope = n.act.slopes[t.kink_index + (choice[j] == "+")]
+                    g = _add_into(g, t.sensitivity * (slope - t.proxy), forms[n.args[0]])
+                else:
+                    delta = _sub(forms[n.args[winners[t.node]]], forms[n.args[t.ad_winner]])
+                    g = _add_into(g, t.sensitivity, delta)
+            return tuple(g)
+
         def act_derivative(i, node, x):
             s = sides.get(i)
             if s is None:
