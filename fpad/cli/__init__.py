@@ -22,7 +22,6 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors also end with exit status 2 and one clear line."""
 
     def error(self, message):  # pragma: no cover - exercised through main()
-        self.print_usage(sys.stderr)
         raise FpadError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
@@ -56,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     except FpadError as exc:
         print(f"fpad: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `fpad ... --json | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("fpad: interrupted; completed chunks are saved and a re-run resumes", file=sys.stderr)
         return 130
