@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from fpad import __version__
@@ -55,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     except FpadError as exc:
         print(f"fpad: error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # e.g. `fpad ... --json | head`
-        sys.stderr.close()
+    except BrokenPipeError:  # e.g. `fpad ... --json | head`: the reader left; end quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
         print("fpad: interrupted; completed chunks are saved and a re-run resumes", file=sys.stderr)
