@@ -1,0 +1,101 @@
+"""Labelled estimates: exact counts of the sample, intervals that contain the exact density."""
+
+import random
+from fractions import Fraction
+
+import pytest
+
+import fpad.engine as engine
+from fpad.errors import FpadError
+from fpad.estimate import (clopper_pearson, cluster_interval, digit_stride, line_bases,
+                           sample_indices)
+from test_engine import StandIn, brute, problem, standin  # noqa: F401  (fixture)
+
+
+def test_clopper_pearson_reference_values():
+    # Closed forms: x = 0 -> hi = 1 - (a/2)^(1/n); x = n -> lo = (a/2)^(1/n).
+    lo, hi = clopper_pearson(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(1 - 0.025 ** 0.1, rel=1e-12)
+    lo, hi = clopper_pearson(10, 10)
+    assert hi == 1.0 and lo == pytest.approx(0.025 ** 0.1, rel=1e-12)
+    # Published value (e.g. Newcombe 1998, Table I, 5/10): 0.1871 - 0.8129.
+    lo, hi = clopper_pearson(5, 10)
+    assert (round(lo, 4), round(hi, 4)) == (0.1871, 0.8129)
+    with pytest.raises(FpadError, match="level"):
+        clopper_pearson(1, 2, level=1.0)
+
+
+def test_cluster_interval_no_spread_uses_one_trial_per_line():
+    # No line has a point: the bound is Clopper-Pearson with n = number of lines.
+    assert cluster_interval([0] * 20, 15) == clopper_pearson(0, 20)
+    lo, hi = cluster_interval([3, 0, 1, 2, 0, 0, 5, 1], 15)
+    p = 12 / 120
+    assert 0 < lo < p < hi < 1
+    # Clustering widens the interval compared with pretending all 120 points independent.
+    blo, bhi = clopper_pearson(12, 120)
+    assert hi - lo > bhi - blo
+
+
+def test_sample_indices_reproducible_and_uniform_on_big_grids():
+    a = sample_indices(253 ** 9, 5, seed=7)
+    assert a == sample_indices(253 ** 9, 5, seed=7) != sample_indices(253 ** 9, 5, seed=8)
+    assert all(0 <= i < 253 ** 9 for i in a) and max(a) > 2 ** 64  # beyond any machine integer
+
+
+def test_line_bases_have_the_line_digit_zero():
+    m, k = 15, 4
+    for j in range(k):
+        stride = digit_stride(m, k, j)
+        for b in line_bases(m ** k, m, stride, 50, seed=j):
+            assert (b // stride) % m == 0 and 0 <= b + (m - 1) * stride < m ** k
+
+
+def test_sample_estimate_counts_and_interval(standin, tmp_path):
+    p = problem()
+    n_pts, _, ndf, inc = brute(p)
+    exact = Fraction(ndf, n_pts)
+    res = engine.count(p, sample=400, seed=0, chunk_size=64, store=tmp_path / "s.sqlite", progress=False)
+    assert res.method == "sample" and res.is_estimate and res.to_json()["estimate"] is True
+    assert res.points == 400 and res.extra["grid_points"] == "225" and res.extra["seed"] == 0
+    # The counts are the exact counts of the drawn points.
+    idx = sample_indices(225, 400, 0)
+    want = StandIn.classify_indices(StandIn.compile_problem(p), idx)
+    assert (res.touched, res.ndf, res.inc) == (want.touched, want.ndf, want.inc)
+    lo, hi = res.ci["ndf"]
+    assert lo <= float(exact) <= hi and res.ci["level"] == 0.95
+    assert res.ci["inc"][0] == 0.0  # no inc point in the sample -> lower bound 0
+    # Same seed, other chunking: same result.
+    again = engine.count(p, sample=400, seed=0, chunk_size=400, progress=False)
+    assert (again.ndf, again.touched, again.ci) == (res.ndf, res.touched, res.ci)
+
+
+@pytest.mark.parametrize("param", ["L1.W[0,0]", "L1.b[0]"])
+def test_line_estimate_interval_contains_exact_density(standin, param):
+    p = problem()
+    n_pts, _, ndf, _ = brute(p)
+    res = engine.count(p, line=param, sample=30, seed=1, progress=False)
+    assert res.method == "line" and res.is_estimate
+    assert res.points == 30 * 15 and res.extra["line"] == param and res.extra["lines"] == 30
+    lo, hi = res.ci["ndf"]
+    assert lo <= ndf / n_pts <= hi
+
+
+def test_line_estimate_of_a_full_line_set_is_exact_count(standin):
+    # With the other digit drawn, lines are whole columns; check the counts against the lines.
+    p = problem()
+    res = engine.count(p, line="L1.b[0]", sample=5, seed=2, progress=False)
+    compiled = StandIn.compile_problem(p)
+    bases = line_bases(225, 15, 1, 5, 2)
+    want = sum(StandIn.count_range(compiled, b, b + 15).ndf for b in bases)
+    assert res.ndf == want and res.points == 75
+
+
+def test_random_seeds_cover_exact_density_most_of_the_time(standin):
+    # 95% intervals: over 20 seeds, at most a few may miss (here: none expected to).
+    p = problem()
+    n_pts, _, ndf, _ = brute(p)
+    misses = 0
+    for seed in random.Random(0).sample(range(10**6), 20):
+        lo, hi = engine.count(p, sample=60, seed=seed, progress=False).ci["ndf"]
+        misses += not lo <= ndf / n_pts <= hi
+    assert misses <= 3
