@@ -202,12 +202,16 @@ def test_auto_uses_structured_when_it_applies(standin):
 
 # -- crash and resume in a subprocess -------------------------------------------------------
 SCRIPT = textwrap.dedent("""
-    import json, sys
+    import json, sys, time
     sys.path.insert(0, {tests!r})
     import fpad.engine as engine
     from test_engine import problem, StandIn, Compiled
     class K(StandIn):
         compile_problem = staticmethod(lambda p: Compiled(StandIn.compile_problem(p)))
+        @classmethod
+        def count_range(cls, compiled, start, stop):
+            time.sleep(float(sys.argv[2]))  # slow chunks, so a kill lands mid-run
+            return StandIn.count_range(compiled, start, stop)
     engine._kernels = lambda: K
     r = engine.count(problem(), "exhaustive", chunk_size=9, store=sys.argv[1], progress=False)
     print(json.dumps([r.points, r.touched, r.ndf, r.inc, r.clarke_ok, r.per_neuron, r.witnesses,
@@ -215,13 +219,17 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def _argv(path, delay=0.0):
+    script = SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    return [sys.executable, "-c", script, str(path), str(delay)]
+
+
 def _run(path, crash_after=None):
     env = dict(os.environ)
     env.pop(engine.CRASH_HOOK_ENV, None)
     if crash_after:
         env[engine.CRASH_HOOK_ENV] = str(crash_after)
-    script = SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__)))
-    return subprocess.run([sys.executable, "-c", script, str(path)], env=env, capture_output=True, text=True)
+    return subprocess.run(_argv(path), env=env, capture_output=True, text=True)
 
 
 def test_killed_run_resumes_to_identical_counts(tmp_path):
@@ -240,3 +248,29 @@ def test_killed_run_resumes_to_identical_counts(tmp_path):
     got = json.loads(resumed.stdout)
     assert got[-1] == 9 and want[-1] == 0  # 9 of 25 chunks came from the store
     assert got[:-1] == want[:-1]
+
+
+def test_sigkill_at_an_arbitrary_moment_then_resume(tmp_path):
+    import json
+    import signal
+    import sqlite3
+    import time
+
+    want = json.loads(_run(tmp_path / "clean.sqlite").stdout)
+    path = tmp_path / "killed.sqlite"
+    env = {k: v for k, v in os.environ.items() if k != engine.CRASH_HOOK_ENV}
+    proc = subprocess.Popen(_argv(path, delay=0.05), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    committed = 0
+    while committed < 6 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        try:
+            with sqlite3.connect(path) as db:
+                committed = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        except sqlite3.Error:  # not created yet
+            pass
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL and 6 <= committed < 25
+    got = json.loads(_run(path).stdout)
+    assert got[-1] >= 6 and got[:-1] == want[:-1]
