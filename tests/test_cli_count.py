@@ -114,3 +114,15 @@ def test_default_store_directory(standin, capsys, tmp_path, monkeypatch):
                        "--chunk-size", "100", "--json")
     d = json.loads(out)
     assert code == 0 and os.path.exists(tmp_path / "fpad-runs" / f"{d['extra']['run_key']}.sqlite")
+
+
+def test_example_structured_and_exhaustive_agree(standin, capsys):
+    # ICLR 2024 Lemma 3, e5m2: HS(3 + b) + HS(-3 + b) has 4 kinks at b in {0, +-6}: b = +-6 are
+    # ndf, b = 0 is differentiable with AD wrong (inc); 247 values of b.
+    got = {}
+    for method in ("structured", "exhaustive"):
+        code, out, _ = run(capsys, "--example", "lemma3", "--format", "e5m2", "--method", method, "--json", "--no-store")
+        d = json.loads(out)
+        got[method] = (d["points"], d["touched"], d["ndf"], d["inc"], d["clarke_ok"], d["method"])
+    assert got["structured"] == (247, 3, 2, 1, 2, "structured")
+    assert got["exhaustive"] == (247, 3, 2, 1, 2, "exhaustive")
