@@ -25,6 +25,7 @@ points, in which chunks, where they run, and how their exact counts are saved an
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import sys
@@ -413,7 +414,7 @@ def _run_dask(client, compiled, plan: Plan, todo: list[int], finished) -> None:
         owner[fut.key] = i
         return fut
 
-    ac = as_completed([submit(i) for i, _ in zip(queue, range(in_flight))])
+    ac = as_completed([submit(i) for i in itertools.islice(queue, in_flight)])
     for fut in ac:
         finished(owner.pop(fut.key), fut.result())
         nxt = next(queue, None)
