@@ -61,6 +61,7 @@ from fpad.errors import FpadError
 from fpad.graph import ACT, LIN, MAX, MUL, PARAM
 
 MAX_CHOICES = 2**16  # explored one-sided choices (tree nodes) per point before refusing
+_SHOWN = 16  # pieces / dropped prefixes listed by to_text (to_json has all)
 
 _ZERO = Fraction(0)
 
@@ -197,12 +198,15 @@ class PointResult:
                 f"{len(self.dropped)} prefix(es) dropped with a Farkas certificate; {self.explored} choices examined"
             )
             tags = [t.tag for t in self.touched]
-            for p in self.pieces:
+            for p in self.pieces[:_SHOWN]:
                 ch = ", ".join(f"{t}:{c}" for t, c in zip(tags, p.choices))
                 lines.append(f"  [{ch}] gradient {vec(p.gradient)}  direction {vec(p.direction)}")
-            for d in self.dropped:
+            for d in self.dropped[:_SHOWN]:
                 ch = ", ".join(f"{t}:{c}" for t, c in zip(tags, d.choices))
                 lines.append(f"  dropped [{ch}]: empty cone")
+            hidden = max(0, len(self.pieces) - _SHOWN) + max(0, len(self.dropped) - _SHOWN)
+            if hidden:
+                lines.append(f"  ... {hidden} more (see --json)")
         lines.append(f"D^AD = {vec(self.ad)}")
         lines.append(f"DP   = {vec(self.dp)}" if self.dp is not None else "DP   = (none: not differentiable)")
         if self.ndf:
