@@ -56,7 +56,7 @@ _NO_CALIBRATION_POINTS = 1 << 15
 # The calibration sample: grow until it takes this long (or reaches the cap), so the measured
 # rate is not dominated by timer resolution or a one-off warm-up.
 _CALIBRATION_SECONDS = 0.25
-_CALIBRATION_CAP = 1 << 16
+_CALIBRATION_CAP = 1 << 20
 
 
 def _kernels():
@@ -111,7 +111,7 @@ class Plan:
     work: int
     task: Callable[[int], tuple]
     points: Callable[[int], int]
-    probe: Callable[[int], tuple]  # n -> (function, args) classifying about n representative points
+    probe: Callable[[int], tuple]  # n -> (function, args, points): about n representative points
 
 
 def default_chunk_size(work: int) -> int:
@@ -136,7 +136,8 @@ def _exhaustive_plan(n_points: int, chunk_size: int) -> Plan:
         # A window at a fixed pseudo-random place: the start of the grid (all parameters at the
         # most negative value) is not typical.
         start = random.Random(n_points).randrange(max(1, n_points - n + 1))
-        return run_range, (start, min(n_points, start + n))
+        stop = min(n_points, start + n)
+        return run_range, (start, stop), stop - start
 
     return Plan("exhaustive", "exhaustive", chunk_size, n_chunks, n_points,
                 task=lambda i: (run_range, bounds(i)),
@@ -154,7 +155,7 @@ def _sample_plan(n_points: int, n: int, seed: int, chunk_size: int) -> Plan:
 
     return Plan("sample", f"sample:n={n}:seed={seed}", chunk_size, n_chunks, n,
                 task=lambda i: (run_indices, (part(i),)), points=lambda i: len(part(i)),
-                probe=lambda k: (run_indices, (idx[:k],)))
+                probe=lambda k: (run_indices, (idx[:k],), len(idx[:k])))
 
 
 def _line_plan(n_points: int, m: int, stride: int, param: str, n: int, seed: int,
@@ -170,7 +171,8 @@ def _line_plan(n_points: int, m: int, stride: int, param: str, n: int, seed: int
 
     return Plan("line", f"line:{param}:n={n}:seed={seed}", per * m, n_chunks, n * m,
                 task=lambda i: (run_lines, (part(i), stride, m)), points=lambda i: len(part(i)) * m,
-                probe=lambda k: (run_lines, (bases[:max(1, k // m)], stride, m)))
+                probe=lambda k: (run_lines, (bases[:max(1, k // m)], stride, m),
+                                 len(bases[:max(1, k // m)]) * m))
 
 
 # -- public entry point -------------------------------------------------------------------------
@@ -221,21 +223,31 @@ def count(problem, method: str = "auto", *, sample: int | None = None, line: str
     show = sys.stderr.isatty() if progress is None else bool(progress)
 
     with ExitStack() as stack:
-        st = None
+        path = None
         if store not in (None, False) and plan.n_chunks > 1:
             path = Path(DEFAULT_STORE_DIR) / f"{key}.sqlite" if store is True else Path(store)
-            st = stack.enter_context(ProgressStore(path, key, plan.n_chunks, {
+            extra["store"] = str(path)
+
+        def open_store():
+            return stack.enter_context(ProgressStore(path, key, plan.n_chunks, {
                 "format": problem.fmt.name, "free": problem.free_names, "method": plan.label,
                 "spec_hash": problem.spec_hash, "chunk_size": plan.chunk_size}))
-            extra["store"] = str(path)
+
+        # An existing store is read before the budget check (only the rest must fit); a new one
+        # is created after it, so a refused request leaves no file behind.
+        st = open_store() if path is not None and path.exists() else None
         done = st.completed() if st is not None else {}
         todo = [i for i in range(plan.n_chunks) if i not in done]
         extra["resumed_chunks"] = len(done)
         remaining = sum(plan.points(i) for i in todo)
 
-        client = stack.enter_context(_dask_client(dask, dask_timeout)) if dask and todo else None
-        workers = _remote_workers(client, dask)
-        _check_budget(problem, compiled, plan, remaining, max_seconds, method, workers)
+        remote = bool(dask) and dask != "local" and bool(todo)
+        client = stack.enter_context(_dask_client(dask, dask_timeout)) if remote else None
+        _check_budget(problem, compiled, plan, remaining, max_seconds, method, _worker_count(client))
+        if path is not None and st is None:
+            st = open_store()
+        if dask == "local" and todo:
+            client = stack.enter_context(_dask_client(dask, dask_timeout))
 
         bar = stack.enter_context(_progress_bar(show, plan, remaining))
         crash_after = int(os.environ.get(CRASH_HOOK_ENV, "0") or 0)
@@ -305,19 +317,20 @@ def _make_plan(problem, compiled, method, sample, line, seed, chunk_size) -> Pla
 def measure_rate(compiled, plan: Plan) -> float:
     """Points per second of this plan's own chunk function, timed on representative points.
 
-    A one-point warm-up first (numba compilation or cache load), then samples doubling in size
-    until one takes ``_CALIBRATION_SECONDS`` or reaches ``_CALIBRATION_CAP`` points.
+    A one-point warm-up first (numba compilation or cache load), then samples growing fourfold
+    until one takes ``_CALIBRATION_SECONDS`` or covers ``_CALIBRATION_CAP`` points (or the
+    whole work).
     """
-    fn, args = plan.probe(1)
+    fn, args, _ = plan.probe(1)
     fn(compiled, *args)
     n = 256
     while True:
-        fn, args = plan.probe(n)
+        fn, args, points = plan.probe(n)
         t = time.perf_counter()
         fn(compiled, *args)
         dt = time.perf_counter() - t
         if dt >= _CALIBRATION_SECONDS or n >= min(_CALIBRATION_CAP, plan.work):
-            return min(n, plan.work) / max(dt, 1e-9)
+            return points / max(dt, 1e-9)
         n *= 4
 
 
@@ -384,16 +397,19 @@ def _dask_client(address: str, timeout: float):
                 raise FpadError(f"--dask {address!r}: give 'local' or a scheduler address such as tcp://HOST:8786")
             try:
                 client = stack.enter_context(Client(address, timeout=f"{timeout}s"))
+            except ValueError as exc:
+                raise FpadError(f"--dask {address!r} is not a Dask address ({exc}); give 'local' or tcp://HOST:PORT") from None
             except (OSError, TimeoutError) as exc:
                 raise FpadError(f"Dask scheduler {address} did not answer within {timeout:g} s "
                                 f"({type(exc).__name__}); start one with 'dask scheduler' or use --dask local") from None
         yield client
 
 
-def _remote_workers(client, address) -> int:
-    """How many workers the budget may count on: remote ones add speed; the local cluster
-    shares this machine's cores with the (already multi-threaded) kernels, so it counts once."""
-    if client is None or address == "local":
+def _worker_count(client) -> int:
+    """How many workers the budget may count on: those of a remote scheduler (they add speed).
+    A local cluster shares this machine's cores with the already multi-threaded kernels, so the
+    budget is checked before it starts, at the speed of this process."""
+    if client is None:
         return 1
     return max(1, len(client.scheduler_info().get("workers", {})))
 

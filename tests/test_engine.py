@@ -172,13 +172,15 @@ def test_single_chunk_run_makes_no_store(standin, tmp_path, monkeypatch):
     assert "store" not in res.extra and not (tmp_path / "fpad-runs").exists()
 
 
-def test_over_budget_grid_is_refused_with_its_size(standin):
+def test_over_budget_grid_is_refused_with_its_size(standin, tmp_path):
     p = problem(free=("L1.W", "L1.b"))  # 15^4 = 50625 points, pure Python: >> 0.5 s
     with pytest.raises(FpadError) as exc:
-        engine.count(p, "exhaustive", max_seconds=0.5, progress=False)
+        engine.count(p, "exhaustive", max_seconds=0.5, store=tmp_path / "s.sqlite", progress=False)
     msg = str(exc.value)
     assert "15^4 = 50,625 points" in msg and "--sample" in msg and "--line" in msg
     assert "points/s" in msg and "\n" not in msg
+    assert not (tmp_path / "s.sqlite").exists()  # refused before any store is created
+    assert StandIn.calls <= 8  # only the calibration ran: a few small probes
 
 
 def test_method_arguments_are_checked(standin):
