@@ -1,0 +1,822 @@
+"""Exact classification of every point of a grid M^k by compiled (numba) kernels.
+
+Public API (the orchestration in :mod:`fpad.engine` builds on it):
+
+* :func:`compile_problem` -> :class:`Compiled` (picklable): the program flattened to arrays, the
+  value table of M, the exactness analysis, the per-level recomputation lists.
+* :func:`count_range` (flat indices ``start..stop-1``), :func:`classify_indices` (arbitrary flat
+  indices, e.g. a sample) -> :class:`ChunkCounts` (exact Python ints, mergeable, JSON round trip).
+* :func:`count_exhaustive` -> :class:`fpad.results.CountResult` for a whole (small) grid in one
+  process; :func:`count_exhaustive_reference`: the slow twin, :func:`fpad.oracle.classify` on
+  every point; :func:`point_codes`: per-point verdicts (tests, diagnostics).
+* :func:`naive_float64_touched`: plain float64 evaluation, NOT exact, for the benchmark's
+  "how many points does naive float64 get wrong" comparison only.
+
+Point index i <-> digits (d_0, ..., d_{k-1}) in mixed radix |M|, the first free parameter most
+significant; digit d means the d-th value of ``fmt.values()`` (sorted, +-0 merged).
+
+Why the verdicts are exact (proof sketch; the kernels carry the local proofs)
+----------------------------------------------------------------------------
+Let a point w be *touched* at node t when t is an ACT node whose input is exactly a kink, or a
+MAX node with tied maximisers (DESIGN.md), counting only nodes the output depends on (as the
+oracle does).
+
+1. Constant nodes. A node that depends on no free parameter has one exact value (computed here
+   in Fractions). If such a node is touched, it is touched at every point, but it cannot change
+   any verdict: its input's derivative w.r.t. the free parameters is identically 0, so its side
+   carries no first-order information (the oracle gives it choice "0") and AD's proxy there is
+   multiplied by 0. The kernels therefore only look at the varying kink nodes, and count every
+   point as touched when some constant node is touched (``base_touched``).
+2. K = 0 varying touched nodes: P is analytic near w, AD = DP (oracle step 1).
+3. K = 1 varying touched ACT node t on kink c, no tie: with a = grad_free(input of t),
+   sigma = dP/dz_t (no other node is touched, so both are given by the ordinary chain rule),
+   J = D^+ - D^- != 0 and proxy p: the realisable pieces are g_s = g_0 + sigma D^s a for s in
+   {-, +} if a != 0 (both half-spaces {a.d > 0}, {a.d < 0} are open and non-empty), else one
+   piece. So g_+ - g_- = sigma J a: ndf iff a != 0 and sigma != 0. AD = g_0 + sigma p a, which
+   equals DP whenever the point is differentiable (then sigma a = 0): K = 1 never gives inc. At
+   ndf, AD in conv{g_-, g_+} iff p lies between D^- and D^+ (Clarke); precomputed per kink.
+4. K >= 2, any tie, and any point where a float filter does not decide: the exact oracle,
+   memoised on a key that determines its answer (below).
+
+Float decisions. Node values are computed in float64 together with a rigorous error bound
+(:mod:`fpad._kernels`): a kink test says "on" only if the value is exact (bound 0) and equal,
+"off" only if the distance provably exceeds the bound; otherwise the point is deferred. The
+static *exactness analysis* (:func:`_forms`) proves for most nodes that float64 evaluation is
+exact at every grid point, so the kernel skips the bound there: every value of M is m 2^e with
+|m| < 2^sig and e in [elo, ehi]; products add sig and the exponent range, sums are bounded by a
+window [2^lo, 2^hi) with hi = max(top) + ceil(log2(#terms)) that contains every partial sum in
+any order, and a node is exact when its form fits float64 (sig <= 53, 2^-1074 <= 2^elo,
+2^(ehi + sig) <= 2^1023). For e4m3fn one- and two-layer networks everything is exact; for bf16
+pre-activations of three or more terms the error-bound filter decides almost every point and
+the rest go to the oracle.
+
+Memo key. The oracle decides a point from its first-order local model only (DESIGN.md): which
+kink nodes are on which kink, the maximiser sets of MAX nodes, and the local partial derivatives
+along edges out of varying nodes -- constant for LIN edges and ACT pieces, the partner's value
+for MUL edges. The key lists exactly these (ACT state, MAX maximiser bitmask, MUL partner values
+of varying partners); two points with equal keys have the same touched nodes, the same pieces,
+the same piece gradients and the same AD, hence the same verdict. A key is used only when every
+entry is an exact value; otherwise the oracle runs on the point itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numba
+import numpy as np
+
+from fpad import _kernels as K
+from fpad.errors import FpadError
+from fpad.graph import ACT, CONST, LIN, MAX, MUL, PARAM
+from fpad.results import CountResult
+
+WITNESS_CLASSES = ("touched", "ndf", "inc", "ndf_not_clarke")
+_CODE_NAMES = {K.UNTOUCHED: "untouched", K.TOUCHED_OK: "touched_ok", K.NDF_CLARKE: "ndf",
+               K.NDF_NOT_CLARKE: "ndf_not_clarke", K.INC: "inc"}
+_INDEX_LIMIT = 2**62  # flat indices are int64 in the kernels
+
+
+# -- exact helpers --------------------------------------------------------------------------------
+def _float_err(c: Fraction) -> tuple[float, float]:
+    """(float(c), an upper bound of |float(c) - c|) -- 0.0 iff c is exactly a float."""
+    f = float(c)
+    d = abs(Fraction(f) - c)
+    if d == 0:
+        return f, 0.0
+    e = float(d)
+    if Fraction(e) < d:
+        e = math.nextafter(e, math.inf)
+    return f, e
+
+
+def _form(c: Fraction):
+    """(sig, elo, ehi) of the single number c, (0, 0, 0) for zero, None if c is not dyadic."""
+    if c == 0:
+        return (0, 0, 0)
+    den = c.denominator
+    if den & (den - 1):
+        return None
+    n = abs(c.numerator)
+    e = -(den.bit_length() - 1)
+    tz = (n & -n).bit_length() - 1
+    n >>= tz
+    e += tz
+    return (n.bit_length(), e, e)
+
+
+def _union(f, g):
+    if f is None or g is None:
+        return None
+    if f[0] == 0:
+        return g
+    if g[0] == 0:
+        return f
+    return (max(f[0], g[0]), min(f[1], g[1]), max(f[2], g[2]))
+
+
+def _fits(f) -> bool:
+    return f is not None and (f[0] == 0 or (f[0] <= 53 and f[1] >= -1074 and f[2] + f[0] <= 1023))
+
+
+def _prod(f, g):
+    """Form of a product computed in float64, or None when it may round."""
+    if f is None or g is None:
+        return None
+    if f[0] == 0 or g[0] == 0:
+        return (0, 0, 0)
+    h = (f[0] + g[0], f[1] + g[1], f[2] + g[2])
+    return h if _fits(h) else None
+
+
+def _sum(forms):
+    """Form of a float64 sum of terms with these forms (any order), or None when it may round."""
+    if any(f is None for f in forms):
+        return None
+    forms = [f for f in forms if f[0] != 0]
+    if not forms:
+        return (0, 0, 0)
+    if len(forms) == 1:
+        return forms[0]
+    lo = min(f[1] for f in forms)
+    hi = max(f[2] + f[0] for f in forms) + math.ceil(math.log2(len(forms)))
+    h = (hi - lo, lo, lo)
+    return h if _fits(h) else None
+
+
+# -- compiled problem -------------------------------------------------------------------------------
+@dataclass
+class Compiled:
+    """A problem flattened for the kernels (picklable; the memo is per process and not shipped).
+
+    ``P``: node arrays (op, aptr, aidx, acoef, acoef_err, cst, cst_err, pslot, actid, isconst,
+    exact, val0, err0) over the live nodes (ancestors of the output, topological order, output
+    last); constant arguments of LIN and MUL are folded into exact coefficients. ``A``:
+    activation tables (kptr, kinks, kink_err, sptr, slopes, slope_err, icpt, icpt_err, kclarke).
+    ``S``: recomputation structure (lvl_ptr, lvl_nodes, pt_nodes, inner_edge, kn_node, kn_inner,
+    kn_inv). ``exact[n]``: the static analysis proved node n exact in float64 at every point.
+    """
+
+    problem: object
+    k: int
+    m: int
+    table: np.ndarray
+    n_points: int
+    P: tuple
+    A: tuple
+    S: tuple
+    key_kind: np.ndarray
+    key_node: np.ndarray
+    node_ids: list[int]  # compiled node -> node of problem.program
+    kn_tags: list[str]
+    const_touched: list[int]  # program node ids of constant touched nodes
+    const_tags: list[str]
+    proxies: dict  # (program node id, kink index) -> Fraction
+    memo: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def base_touched(self) -> bool:
+        return bool(self.const_touched)
+
+    @property
+    def exact(self) -> np.ndarray:
+        return self.P[10]
+
+    @property
+    def all_exact(self) -> bool:
+        """True when every varying node is proven exact in float64 (no error bounds needed)."""
+        return bool(np.all(self.P[10] | self.P[9]))
+
+    def digits(self, index: int) -> list[int]:
+        if not 0 <= index < self.n_points:
+            raise FpadError(f"point index {index} is outside the grid [0, {self.n_points}); use 0 <= index < |M|^k")
+        out = []
+        for _ in range(self.k):
+            index, d = divmod(index, self.m)
+            out.append(d)
+        return out[::-1]
+
+    def free_values(self, index: int) -> list[Fraction]:
+        """The exact free values of point ``index`` (in ``problem.free`` order)."""
+        return [Fraction(float(self.table[d])) for d in self.digits(index)]
+
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        d["memo"] = {}
+        return d
+
+
+def compile_problem(problem) -> Compiled:
+    """Flatten ``problem`` (a :class:`fpad.network.Problem`) for the kernels; see :class:`Compiled`."""
+    if getattr(problem, "wrt_all", False):
+        raise FpadError("the compiled kernels differentiate w.r.t. the free parameters only; "
+                        "drop wrt_all, or classify single points with fpad.oracle (fpad check)")
+    prog = problem.program
+    nodes = prog.nodes
+    free = list(problem.free)
+    k = len(free)
+    if k == 0:
+        raise FpadError("no free parameters: nothing to enumerate; list some in [params].free")
+    if k > 62:
+        raise FpadError(f"{k} free parameters: the kernels handle at most 62; free fewer parameters")
+    slot = {p: j for j, p in enumerate(free)}
+    table = np.ascontiguousarray(problem.fmt.values(), dtype=np.float64)
+    m = int(table.shape[0])
+    inner = 1 << (k - 1)
+
+    # live nodes: ancestors of the output (the oracle ignores the rest)
+    live = set()
+    stack = [prog.output]
+    while stack:
+        n = stack.pop()
+        if n not in live:
+            live.add(n)
+            stack.extend(nodes[n].args)
+    order = sorted(live)
+    new = {old: i for i, old in enumerate(order)}
+    N = len(order)
+
+    dep = [0] * N
+    exactval: list[Fraction | None] = [None] * N  # exact value of constant nodes
+    for i, old in enumerate(order):
+        nd = nodes[old]
+        if nd.op == PARAM:
+            dep[i] = (1 << slot[nd.param]) if nd.param in slot else 0
+        else:
+            for a in nd.args:
+                dep[i] |= dep[new[a]]
+        if dep[i] == 0:
+            exactval[i] = _const_value(nd, [exactval[new[a]] for a in nd.args], problem)
+
+    # activation tables
+    acts: list = []
+    act_index = {}
+    for old in order:
+        nd = nodes[old]
+        if nd.op == ACT and nd.act not in act_index:
+            act_index[nd.act] = len(acts)
+            acts.append(nd.act)
+    kptr, sptr = [0], [0]
+    kinks, kerr, slopes, serr, icpt, ierr, kclarke = [], [], [], [], [], [], []
+    proxies = {}
+    for act in acts:
+        for c in act.kinks:
+            f, e = _float_err(c)
+            kinks.append(f)
+            kerr.append(e)
+        for s, c in zip(act.slopes, act.intercepts):
+            f, e = _float_err(s)
+            slopes.append(f)
+            serr.append(e)
+            f, e = _float_err(c)
+            icpt.append(f)
+            ierr.append(e)
+        for i in range(act.n_kinks):
+            p = problem.proxy.value(act, i)
+            lo, hi = sorted((act.slopes[i], act.slopes[i + 1]))
+            kclarke.append(lo <= p <= hi)
+        kptr.append(len(kinks))
+        sptr.append(len(slopes))
+    for old in order:
+        nd = nodes[old]
+        if nd.op == ACT:
+            for i in range(nd.act.n_kinks):
+                proxies[(old, i)] = problem.proxy.value(nd.act, i)
+
+    # node arrays; constant args of LIN/MUL folded into exact coefficients
+    op = np.zeros(N, np.int64)
+    aptr = [0]
+    aidx, acoef_q = [], []
+    cst_q = [Fraction(0)] * N
+    pslot = np.full(N, -1, np.int64)
+    actid = np.full(N, -1, np.int64)
+    isconst = np.array([d == 0 for d in dep], dtype=np.bool_)
+    val0 = np.zeros(N)
+    err0 = np.zeros(N)
+    for i, old in enumerate(order):
+        nd = nodes[old]
+        o = nd.op
+        if isconst[i]:
+            o = CONST
+            val0[i], err0[i] = _float_err(exactval[i])
+        elif o == PARAM:
+            pslot[i] = slot[nd.param]
+        elif o == LIN:
+            c = nd.const
+            for cf, a in zip(nd.coefs, nd.args):
+                j = new[a]
+                if isconst[j]:
+                    c += cf * exactval[j]
+                elif cf != 0:
+                    aidx.append(j)
+                    acoef_q.append(Fraction(cf))
+            cst_q[i] = c
+        elif o == MUL:
+            a, b = (new[x] for x in nd.args)
+            if isconst[a] or isconst[b]:
+                cval, var = (exactval[a], b) if isconst[a] else (exactval[b], a)
+                o = LIN
+                if cval != 0:
+                    aidx.append(var)
+                    acoef_q.append(cval)
+            else:
+                aidx += [a, b]
+                acoef_q += [Fraction(1)] * 2  # unused: acoef is aligned with aidx
+        elif o in (ACT, MAX):
+            if o == ACT:
+                actid[i] = act_index[nd.act]
+            aidx += [new[a] for a in nd.args]
+            acoef_q += [Fraction(1)] * len(nd.args)
+        op[i] = o
+        aptr.append(len(aidx))
+    cst = np.zeros(N)
+    cst_err = np.zeros(N)
+    for i in range(N):
+        cst[i], cst_err[i] = _float_err(cst_q[i])
+    acoef = np.array([_float_err(c)[0] for c in acoef_q], dtype=np.float64)
+    acoef_err = np.array([_float_err(c)[1] for c in acoef_q], dtype=np.float64)
+    aptr = np.array(aptr, np.int64)
+    aidx = np.array(aidx, np.int64)
+
+    exact = _forms(N, op, aptr, aidx, acoef_q, cst_q, isconst, err0, exactval, actid, acts, table)
+
+    # constant touched nodes (touched at every point)
+    const_touched, const_tags = [], []
+    for i, old in enumerate(order):
+        nd = nodes[old]
+        if not isconst[i]:
+            continue
+        if nd.op == ACT and nd.act.n_kinks and nd.act.kink_index(exactval[new[nd.args[0]]]) >= 0:
+            const_touched.append(old)
+            const_tags.append(nd.tag)
+        elif nd.op == MAX and len(nd.args) > 1:
+            vals = [exactval[new[a]] for a in nd.args]
+            if vals.count(max(vals)) > 1:
+                const_touched.append(old)
+                const_tags.append(nd.tag)
+
+    # varying kink nodes
+    kn = [i for i in range(N) if not isconst[i] and (
+        (op[i] == ACT and acts[actid[i]].n_kinks > 0) or (op[i] == MAX and aptr[i + 1] - aptr[i] > 1))]
+    kn_tags = [nodes[order[i]].tag for i in kn]
+
+    def args_of(i):
+        return aidx[aptr[i]:aptr[i + 1]]
+
+    # needed: varying ancestors of kink inputs (only these are recomputed per block / point)
+    needed = np.zeros(N, np.bool_)
+    stack = [int(a) for i in kn for a in args_of(i) if not isconst[a]]
+    while stack:
+        n = stack.pop()
+        if not needed[n]:
+            needed[n] = True
+            stack.extend(int(a) for a in args_of(n) if not isconst[a])
+    lvl_ptr, lvl_nodes = [0], []
+    for L in range(k - 1):
+        mask = ((1 << (k - 1)) - 1) & ~((1 << L) - 1)
+        lvl_nodes += [i for i in range(N) if needed[i] and not dep[i] & inner and dep[i] & mask]
+        lvl_ptr.append(len(lvl_nodes))
+    pt_nodes = [i for i in range(N) if needed[i] and dep[i] & inner]
+    inner_edge = np.array([bool(dep[a] & inner) for a in aidx], dtype=np.bool_)
+
+    def kink_dep(i):
+        return dep[i]  # ACT: = its input's dependence; MAX: the union of its arguments'
+
+    kn_inner = np.array([bool(kink_dep(i) & inner) for i in kn], dtype=np.bool_)
+
+    # invariance of the K = 1 derivative data (a, sigma) under the inner parameter: no node on
+    # the sweeps has a local partial that depends on it (MUL partner, ACT piece, MAX winner)
+    def pd(i):
+        if op[i] == MUL:
+            a, b = args_of(i)
+            return bool(dep[a] & inner or dep[b] & inner)
+        if op[i] in (ACT, MAX):
+            return bool(dep[i] & inner)
+        return False
+
+    anc_pd = [False] * N
+    for i in range(N):
+        if not isconst[i]:
+            anc_pd[i] = pd(i) or any(anc_pd[a] for a in args_of(i) if not isconst[a])
+    desc_pd = [False] * N
+    for i in range(N - 1, -1, -1):
+        for a in args_of(i):
+            if pd(i) or desc_pd[i]:
+                desc_pd[a] = True
+    kn_inv = np.array([not anc_pd[args_of(i)[0]] and not desc_pd[i] if op[i] == ACT else False for i in kn],
+                      dtype=np.bool_)
+
+    # memo key entries
+    key_kind, key_node, seen = [], [], set()
+    for i in range(N):
+        if isconst[i]:
+            continue
+        if i in kn:
+            ent = (0 if op[i] == ACT else 1, i)
+            if ent not in seen:
+                seen.add(ent)
+                key_kind.append(ent[0])
+                key_node.append(i)
+        if op[i] == MUL:
+            for a in args_of(i):
+                ent = (2, int(a))
+                if ent not in seen:
+                    seen.add(ent)
+                    key_kind.append(2)
+                    key_node.append(int(a))
+
+    P = (op, aptr, aidx, acoef, acoef_err, cst, cst_err, pslot, actid, isconst, exact, val0, err0)
+    A = (np.array(kptr, np.int64), np.array(kinks, np.float64), np.array(kerr, np.float64),
+         np.array(sptr, np.int64), np.array(slopes, np.float64), np.array(serr, np.float64),
+         np.array(icpt, np.float64), np.array(ierr, np.float64), np.array(kclarke, np.bool_))
+    S = (np.array(lvl_ptr, np.int64), np.array(lvl_nodes, np.int64), np.array(pt_nodes, np.int64),
+         inner_edge, np.array(kn, np.int64), kn_inner, kn_inv)
+    return Compiled(problem=problem, k=k, m=m, table=table, n_points=m**k, P=P, A=A, S=S,
+                    key_kind=np.array(key_kind, np.int64), key_node=np.array(key_node, np.int64),
+                    node_ids=order, kn_tags=kn_tags, const_touched=const_touched,
+                    const_tags=const_tags, proxies=proxies)
+
+
+def _const_value(nd, args, problem) -> Fraction:
+    if nd.op == PARAM:
+        return Fraction(problem.values[nd.param])
+    if nd.op == CONST:
+        return Fraction(nd.const)
+    if nd.op == LIN:
+        return nd.const + sum((c * a for c, a in zip(nd.coefs, args)), Fraction(0))
+    if nd.op == MUL:
+        return args[0] * args[1]
+    if nd.op == ACT:
+        return nd.act(args[0])
+    return max(args)
+
+
+def _forms(N, op, aptr, aidx, acoef_q, cst_q, isconst, err0, exactval, actid, acts, table) -> np.ndarray:
+    """The static exactness analysis (module docstring): exact[n] iff every float64 operation
+    of node n, in any summation order, is exact at every grid point."""
+    tform = (0, 0, 0)
+    for v in table:
+        tform = _union(tform, _form(Fraction(float(v))))
+    forms: list = [None] * N
+    exact = np.zeros(N, np.bool_)
+    for i in range(N):
+        o = op[i]
+        if isconst[i]:
+            forms[i] = _form(exactval[i])  # None unless dyadic (then float(c) == c: err0 == 0)
+            exact[i] = err0[i] == 0
+            continue
+        args = aidx[aptr[i]:aptr[i + 1]]
+        if o == PARAM:
+            f = tform
+        elif o == LIN:
+            terms = []
+            for e in range(aptr[i], aptr[i + 1]):
+                c = acoef_q[e]
+                fa = forms[args[e - aptr[i]]]
+                terms.append(fa if abs(c) == 1 else _prod(_form(c), fa))
+            terms.append(_form(cst_q[i]))
+            f = _sum(terms)
+        elif o == MUL:
+            f = _prod(forms[args[0]], forms[args[1]])
+        elif o == ACT:
+            act = acts[actid[i]]
+            fx = forms[args[0]]
+            f = (0, 0, 0)
+            for s, c in zip(act.slopes, act.intercepts):
+                t = fx if abs(s) == 1 else _prod(_form(s), fx)
+                f = _union(f, _sum([t, _form(c)]))
+        else:  # MAX: the value is one of the arguments
+            f = (0, 0, 0)
+            for a in args:
+                f = _union(f, forms[a])
+        forms[i] = f if _fits(f) else None
+        exact[i] = forms[i] is not None
+    return exact
+
+
+# -- counts -------------------------------------------------------------------------------------------
+@dataclass
+class ChunkCounts:
+    """Exact counts over a set of grid points (a chunk of a range, or sampled indices).
+
+    ``per_neuron[tag] = {"touched", "ndf", "inc"}``: the points where that node is touched, and
+    among them the ndf and the inc points. ``witnesses[class]``: the free values (exact rational
+    strings) of the points with the smallest flat indices in the class (classes
+    :data:`WITNESS_CLASSES`), ``witness_index[class]`` their flat indices; merging keeps the
+    smallest, so the result does not depend on chunking. ``fallback``: points decided by the
+    exact slow path (fpad.oracle) instead of the compiled kernel.
+    """
+
+    points: int = 0
+    touched: int = 0
+    ndf: int = 0
+    inc: int = 0
+    clarke_ok: int = 0
+    per_neuron: dict = field(default_factory=dict)
+    witnesses: dict = field(default_factory=dict)
+    witness_index: dict = field(default_factory=dict)
+    fallback: int = 0
+    max_witnesses: int = 3
+
+    def merge(self, other: "ChunkCounts") -> "ChunkCounts":
+        """The counts of the union of two disjoint point sets (a new object)."""
+        per = {t: dict(v) for t, v in self.per_neuron.items()}
+        for tag, v in other.per_neuron.items():
+            d = per.setdefault(tag, {"touched": 0, "ndf": 0, "inc": 0})
+            for key in d:
+                d[key] += v.get(key, 0)
+        mw = max(self.max_witnesses, other.max_witnesses)
+        wit, widx = {}, {}
+        for cls in set(self.witness_index) | set(other.witness_index):
+            pairs = sorted(set(zip(self.witness_index.get(cls, []), map(tuple, self.witnesses.get(cls, []))))
+                           | set(zip(other.witness_index.get(cls, []), map(tuple, other.witnesses.get(cls, [])))))[:mw]
+            widx[cls] = [i for i, _ in pairs]
+            wit[cls] = [list(w) for _, w in pairs]
+        return ChunkCounts(
+            points=self.points + other.points, touched=self.touched + other.touched,
+            ndf=self.ndf + other.ndf, inc=self.inc + other.inc, clarke_ok=self.clarke_ok + other.clarke_ok,
+            per_neuron=per, witnesses=wit, witness_index=widx, fallback=self.fallback + other.fallback,
+            max_witnesses=mw)
+
+    def to_json(self) -> dict:
+        return {"points": self.points, "touched": self.touched, "ndf": self.ndf, "inc": self.inc,
+                "clarke_ok": self.clarke_ok, "per_neuron": self.per_neuron, "witnesses": self.witnesses,
+                "witness_index": {c: [str(i) for i in v] for c, v in self.witness_index.items()},
+                "fallback": self.fallback, "max_witnesses": self.max_witnesses}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ChunkCounts":
+        d = json.loads(d) if isinstance(d, str) else d
+        return cls(points=int(d["points"]), touched=int(d["touched"]), ndf=int(d["ndf"]), inc=int(d["inc"]),
+                   clarke_ok=int(d["clarke_ok"]),
+                   per_neuron={t: {k: int(v) for k, v in c.items()} for t, c in d.get("per_neuron", {}).items()},
+                   witnesses={c: [list(map(str, w)) for w in v] for c, v in d.get("witnesses", {}).items()},
+                   witness_index={c: [int(i) for i in v] for c, v in d.get("witness_index", {}).items()},
+                   fallback=int(d.get("fallback", 0)), max_witnesses=int(d.get("max_witnesses", 3)))
+
+
+def _oracle_code(res) -> int:
+    if not res.touched:
+        return K.UNTOUCHED
+    if res.ndf:
+        return K.NDF_CLARKE if res.clarke_ok else K.NDF_NOT_CLARKE
+    return K.INC if res.inc else K.TOUCHED_OK
+
+
+def _slow_verdict(compiled: Compiled, index: int, key):
+    """(code, tags of the varying touched nodes) of one point by fpad.oracle.classify, memoised
+    on the exact key (module docstring) when there is one."""
+    if key is not None and key in compiled.memo:
+        return compiled.memo[key]
+    from fpad.oracle import classify
+
+    res = classify(compiled.problem, compiled.free_values(index))
+    const = set(compiled.const_touched)
+    out = (_oracle_code(res), tuple(t.tag for t in res.touched if t.node not in const))
+    if key is not None:
+        compiled.memo[key] = out
+    return out
+
+
+def _resolve(compiled: Compiled, pts: np.ndarray):
+    """Exact verdicts of deferred points: list of (code, tags) in the order of ``pts``."""
+    if pts.size == 0:
+        return []
+    keys, valid = K.key_kernel(pts, compiled.table, compiled.k, compiled.key_kind, compiled.key_node,
+                               compiled.P, compiled.A)
+    return [_slow_verdict(compiled, int(p), keys[i].tobytes() if valid[i] else None) for i, p in enumerate(pts)]
+
+
+def _groups():
+    return 8 * numba.get_num_threads()
+
+
+def _run(compiled: Compiled, start: int, stop: int, idx: np.ndarray, record: bool, max_witnesses: int):
+    """Kernel over a range (idx empty) or sorted indices; returns a ChunkCounts and, when
+    ``record``, the per-point codes with deferred points resolved."""
+    m = compiled.m
+    if idx.size:
+        n_items = idx.size
+    else:
+        n_items = (stop - 1) // m - start // m + 1
+    ngroups = max(1, min(_groups(), n_items))
+    cap = 1024
+    maxw = max(1, max_witnesses)
+    counts, pk, wit, dbuf, codes = K.count_kernel(
+        start, stop, idx, ngroups, cap, record, maxw, compiled.base_touched, compiled.table, compiled.k,
+        compiled.P, compiled.A, compiled.S)
+    deferred = []
+    over = [g for g in range(ngroups) if counts[g, K.C_DEFER] > cap]
+    if over:
+        # a group deferred more points than its buffer holds: rerun that group alone with a
+        # buffer of the exact size (its counts replace the group's, so both come from one run)
+        for g in over:
+            i0, i1 = g * n_items // ngroups, (g + 1) * n_items // ngroups
+            if idx.size:
+                sub = (0, 0, idx[i0:i1])
+            else:
+                b0 = start // m + i0
+                sub = (max(start, b0 * m), min(stop, (start // m + i1) * m), idx)
+            c2, pk2, wit2, dbuf2, codes2 = K.count_kernel(
+                sub[0], sub[1], sub[2], 1, int(counts[g, K.C_DEFER]), record, maxw, compiled.base_touched,
+                compiled.table, compiled.k, compiled.P, compiled.A, compiled.S)
+            counts[g] = c2[0]
+            pk[g] = pk2[0]
+            wit[g] = wit2[0]
+            dbuf_g = dbuf2[0]
+            if record:
+                lo = i0 if idx.size else sub[0] - start
+                codes[lo:lo + codes2.size] = codes2
+            deferred.append(dbuf_g[:int(c2[0, K.C_DEFER])])
+    for g in range(ngroups):
+        if g not in over:
+            deferred.append(dbuf[g, :int(counts[g, K.C_DEFER])])
+    tot = counts.sum(axis=0)
+    out = ChunkCounts(points=int(tot[K.C_POINTS]), touched=int(tot[K.C_TOUCHED]), ndf=int(tot[K.C_NDF]),
+                      inc=int(tot[K.C_INC]), clarke_ok=int(tot[K.C_CLARKE]), max_witnesses=max_witnesses)
+    per: dict = {}
+    pks = pk.sum(axis=0)
+    for t, tag in enumerate(compiled.kn_tags):
+        d = per.setdefault(tag, {"touched": 0, "ndf": 0, "inc": 0})
+        d["touched"] += int(pks[t, 0])
+        d["ndf"] += int(pks[t, 1])
+    widx = {cls: sorted(int(x) for x in wit[:, c, :].ravel() if x >= 0)
+            for c, cls in enumerate(WITNESS_CLASSES)}
+    pts = np.concatenate(deferred) if deferred else np.zeros(0, np.int64)
+    pts.sort()
+    verdicts = _resolve(compiled, pts)
+    out.fallback = len(verdicts)
+    for p, (code, tags) in zip(pts.tolist(), verdicts):
+        out.points += 1
+        if code == K.UNTOUCHED:
+            continue
+        out.touched += 1
+        widx["touched"].append(p)
+        ndf = code in (K.NDF_CLARKE, K.NDF_NOT_CLARKE)
+        out.ndf += ndf
+        out.inc += code == K.INC
+        out.clarke_ok += code == K.NDF_CLARKE
+        for cls, hit in (("ndf", ndf), ("inc", code == K.INC), ("ndf_not_clarke", code == K.NDF_NOT_CLARKE)):
+            if hit:
+                widx[cls].append(p)
+        for tag in set(tags):
+            d = per.setdefault(tag, {"touched": 0, "ndf": 0, "inc": 0})
+            d["touched"] += 1
+            d["ndf"] += ndf
+            d["inc"] += code == K.INC
+    if compiled.base_touched:
+        for tag in set(compiled.const_tags):
+            d = per.setdefault(tag, {"touched": 0, "ndf": 0, "inc": 0})
+            d["touched"] += out.points
+            d["ndf"] += out.ndf
+            d["inc"] += out.inc
+    out.per_neuron = per
+    for cls in WITNESS_CLASSES:
+        chosen = sorted(set(widx[cls]))[:max_witnesses]
+        if chosen:
+            out.witness_index[cls] = chosen
+            out.witnesses[cls] = [[str(v) for v in compiled.free_values(i)] for i in chosen]
+    if record:
+        # deferred points' codes, in place
+        if idx.size:
+            pos = {}
+            for j, v in enumerate(idx.tolist()):
+                pos.setdefault(v, []).append(j)
+            for p, (code, _) in zip(pts.tolist(), verdicts):
+                codes[pos[p].pop(0)] = code
+        else:
+            for p, (code, _) in zip(pts.tolist(), verdicts):
+                codes[p - start] = code
+    return out, codes
+
+
+def _check_range(compiled: Compiled, start: int, stop: int) -> tuple[int, int]:
+    start, stop = int(start), int(stop)
+    if not 0 <= start <= stop <= compiled.n_points:
+        raise FpadError(f"range [{start}, {stop}) is not inside the grid [0, {compiled.n_points}); "
+                        "use 0 <= start <= stop <= |M|^k")
+    if stop > _INDEX_LIMIT:
+        raise FpadError(f"flat index {stop} exceeds 2^62, the kernels' index range; enumerate fewer "
+                        "free parameters or use --sample/--line on a smaller grid")
+    return start, stop
+
+
+def count_range(compiled: Compiled, start: int, stop: int, *, max_witnesses: int = 3) -> ChunkCounts:
+    """Exact counts over the points with flat index start..stop-1."""
+    start, stop = _check_range(compiled, start, stop)
+    if start == stop:
+        return ChunkCounts(max_witnesses=max_witnesses)
+    return _run(compiled, start, stop, np.zeros(0, np.int64), False, max_witnesses)[0]
+
+
+def classify_indices(compiled: Compiled, indices, *, max_witnesses: int = 3) -> ChunkCounts:
+    """Exact counts over the points at the given flat indices (repeats count repeatedly)."""
+    idx = np.sort(np.asarray(list(indices), dtype=np.int64)) if len(indices) else np.zeros(0, np.int64)
+    if idx.size == 0:
+        return ChunkCounts(max_witnesses=max_witnesses)
+    _check_range(compiled, int(idx[0]), int(idx[-1]) + 1)
+    return _run(compiled, 0, 0, idx, False, max_witnesses)[0]
+
+
+def point_codes(compiled: Compiled, start: int, stop: int) -> np.ndarray:
+    """Per-point verdict codes (int8) of start..stop-1, deferred points resolved by the oracle:
+    0 untouched, 1 touched and AD right, 2 ndf with AD in the Clarke set, 3 ndf otherwise, 5 inc."""
+    start, stop = _check_range(compiled, start, stop)
+    if start == stop:
+        return np.zeros(0, np.int8)
+    return _run(compiled, start, stop, np.zeros(0, np.int64), True, 1)[1]
+
+
+def _result(problem, c: ChunkCounts, elapsed: float, **extra) -> CountResult:
+    fmt = problem.fmt
+    return CountResult(format=fmt.name, M=fmt.n_values, free=problem.free_names, points=c.points,
+                       touched=c.touched, ndf=c.ndf, inc=c.inc, clarke_ok=c.clarke_ok,
+                       kinks_total=problem.kinks_total, method="exhaustive", elapsed_s=elapsed,
+                       per_neuron=c.per_neuron, witnesses=c.witnesses, extra=dict(extra))
+
+
+def count_exhaustive(problem, *, max_witnesses: int = 3, compiled: Compiled | None = None) -> CountResult:
+    """Classify every point of M^k in this process (tests, small grids; large grids: fpad.engine)."""
+    t0 = time.perf_counter()
+    compiled = compiled or compile_problem(problem)
+    c = count_range(compiled, 0, compiled.n_points, max_witnesses=max_witnesses)
+    return _result(problem, c, time.perf_counter() - t0, fallback=c.fallback)
+
+
+def count_exhaustive_reference(problem, *, max_witnesses: int = 3) -> CountResult:
+    """The slow exact twin: :func:`fpad.oracle.classify` on every point (small grids only)."""
+    from itertools import product
+
+    from fpad.oracle import classify
+
+    t0 = time.perf_counter()
+    values = [Fraction(float(v)) for v in problem.fmt.values()]
+    out = ChunkCounts(max_witnesses=max_witnesses)
+    for i, point in enumerate(product(values, repeat=len(problem.free))):
+        res = classify(problem, list(point))
+        code = _oracle_code(res)
+        one = ChunkCounts(points=1, touched=int(code != K.UNTOUCHED), ndf=int(res.ndf), inc=int(res.inc),
+                          clarke_ok=int(res.ndf and res.clarke_ok), max_witnesses=max_witnesses)
+        for tag in {t.tag for t in res.touched}:
+            one.per_neuron[tag] = {"touched": 1, "ndf": int(res.ndf), "inc": int(res.inc)}
+        for cls, hit in (("touched", code != K.UNTOUCHED), ("ndf", res.ndf), ("inc", res.inc),
+                         ("ndf_not_clarke", code == K.NDF_NOT_CLARKE)):
+            if hit:
+                one.witness_index[cls] = [i]
+                one.witnesses[cls] = [[str(v) for v in point]]
+        out = out.merge(one)
+    return _result(problem, out, time.perf_counter() - t0, reference=True)
+
+
+# -- naive float64 (NOT exact; benchmark comparison only) -----------------------------------------------
+def naive_float64_touched(compiled: Compiled, start: int, stop: int) -> np.ndarray:
+    """Touched-or-not of points start..stop-1 by plain vectorised float64 evaluation (constants
+    rounded to float, every operation rounded, kink tests by ==). NOT exact: it exists to measure
+    how often plain float64 gets the touched set wrong. Compare with :func:`point_codes` != 0."""
+    start, stop = _check_range(compiled, start, stop)
+    idx = np.arange(start, stop, dtype=np.int64)
+    k, m = compiled.k, compiled.m
+    digits = []
+    for _ in range(k):
+        digits.append(idx % m)
+        idx = idx // m
+    digits = digits[::-1]
+    op, aptr, aidx, acoef, _, cst, _, pslot, actid, isconst, _, val0, _ = compiled.P
+    kptr, kinks, _, sptr, slopes, _, icpt, _, _ = compiled.A
+    n = stop - start
+    vals = []
+    touched = np.zeros(n, bool)
+    for i in range(op.shape[0]):
+        args = aidx[aptr[i]:aptr[i + 1]]
+        o = op[i]
+        if isconst[i]:
+            v = np.full(n, val0[i])
+        elif o == PARAM:
+            v = compiled.table[digits[pslot[i]]]
+        elif o == LIN:
+            v = np.full(n, cst[i])
+            for e, a in zip(range(aptr[i], aptr[i + 1]), args):
+                v = v + acoef[e] * vals[a]
+        elif o == MUL:
+            v = vals[args[0]] * vals[args[1]]
+        elif o == ACT:
+            x = vals[args[0]]
+            a = actid[i]
+            ks = kinks[kptr[a]:kptr[a + 1]]
+            piece = np.searchsorted(ks, x, side="right")
+            v = slopes[sptr[a] + piece] * x + icpt[sptr[a] + piece]
+            for kk in ks:
+                touched |= x == kk
+        else:
+            stack = np.stack([vals[a] for a in args])
+            v = stack.max(axis=0)
+            if len(args) > 1:
+                touched |= (stack == v).sum(axis=0) > 1
+        vals.append(v)
+    if compiled.base_touched:
+        touched[:] = True
+    return touched
