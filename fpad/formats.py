@@ -45,7 +45,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 
+import numba
 import numpy as np
+from llvmlite import ir
+from numba import njit, prange
+from numba.core import types
+from numba.extending import intrinsic
 
 from fpad.errors import FpadError
 
@@ -54,6 +59,156 @@ TIES = ("even", "up")
 _E_RANGE = (1, 8)
 _M_RANGE = (0, 10)
 _BIAS_RANGE = (0, 300)  # keeps every value and midpoint a normal float64 (|exponent| < 330)
+
+
+# -- numba kernels ----------------------------------------------------------------------------
+# The kernels take a format's parameters as plain numbers, ``Format.kernel_args(saturate)`` =
+# (p, emin, emax, bias, xmax, over, n_pos, flags), so compiled engine loops can call them:
+#   round_scalar(x, *args) -> float64       index_scalar(v, *args) -> int64 (-1 if v not in M)
+FLAG_SIGNED = 1  # the format has a sign bit
+FLAG_NEGZERO = 2  # -0 is a value (signed, has zero, not fnuz)
+FLAG_SUBNORMALS = 4  # exponent field 0 holds subnormal values
+FLAG_ZERO = 8  # the format has a zero (else field 0 is a normal binade)
+FLAG_TIES_UP = 16  # ties go to the larger magnitude (else to the even encoding)
+
+
+@intrinsic
+def _bits(typingctx, x):
+    """Reinterpret a float64 as int64 (a bitcast, no conversion)."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def _pow2(k):
+    """2.0**k for a normal-range exponent k (-1022 <= k <= 1023), built from its bit pattern."""
+    return _float((k + 1023) << 52)
+
+
+@intrinsic
+def _float(typingctx, i):
+    """Reinterpret an int64 as float64."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+@njit(cache=True)
+def round_scalar(x, p, emin, emax, bias, xmax, over, n_pos, flags):
+    """Round one float64 to the nearest value of the format (one rounding, see module docstring).
+
+    Why it is exact: let ``e`` be the exponent of ``a = |x|`` and ``u = 2^(max(e, emin) - p + 1)``
+    the spacing of the format at ``a`` (subnormal spacing below ``2^emin``). With ``c = 2^52 u``,
+    ``a < 2^p u <= c / 2`` (p <= 11), so ``a + c`` lies in ``[c, 2c)`` where float64 spacing is
+    exactly ``u``: the hardware add rounds ``a`` to a multiple of ``u`` ONCE, ties to the even
+    multiple, and ``- c`` is exact (Sterbenz). An even multiple of ``u`` is an even mantissa field
+    (or the next binade's ``2^p u``), so this is RNE on the encoding for p >= 2. ``a - r`` is exact
+    (both multiples of a's float64 ulp, magnitude <= u/2), which detects ties exactly for the
+    ``up`` rule and for p = 1, where the multiple's parity is not the encoding's parity.
+    (``a - r`` exactness: both are multiples of 2^(e-52) because u >= 2^(e-p+1); if r != 0 then
+    a >= u/2, so |a - r| <= u/2 spans at most 2^52 such units; if r = 0, d = a.)
+    Overflow is decided on the rounded value (``r > xmax``), as IEEE 754 does.
+    """
+    if x != x:
+        return np.nan
+    b = _bits(x)
+    neg = b < 0
+    a = abs(x)
+    if a == 0.0:
+        if not (flags & FLAG_ZERO):
+            return np.nan
+        return x if (flags & FLAG_NEGZERO) else 0.0
+    if neg and not (flags & FLAG_SIGNED):
+        return np.nan
+    e = ((b >> 52) & 0x7FF) - 1023
+    if e > emax:  # a >= 2^(emax+1) > xmax (this includes +-inf)
+        r = over
+    else:
+        ue = max(e, emin) - p + 1
+        c = _pow2(ue + 52)
+        r = (a + c) - c
+        if p == 1 or (flags & FLAG_TIES_UP):
+            half = _pow2(ue - 1)
+            d = a - r
+            if d == half and (flags & FLAG_TIES_UP):
+                r = a + half  # tie, rounded down: take the larger neighbour
+            elif d == -half and not (flags & FLAG_TIES_UP) and ((((_bits(r) >> 52) - 1023 + bias) & 1) == 1):
+                r = a - half  # p = 1 tie went up to an odd exponent field: take the even one
+        mn = _pow2(emin)
+        if r < mn:
+            if not (flags & FLAG_ZERO):
+                r = mn  # no zero: the smallest value is the nearest
+            elif not (flags & FLAG_SUBNORMALS):
+                # only 0 and 2^emin are near: tie (a = 2^emin / 2) goes to 0, or up under "up"
+                r = mn if (a > 0.5 * mn or (a == 0.5 * mn and (flags & FLAG_TIES_UP))) else 0.0
+        if r > xmax:
+            r = over
+    if neg:
+        if r == 0.0 and not (flags & FLAG_NEGZERO):
+            return 0.0
+        return -r
+    return r
+
+
+@njit(parallel=True, cache=True)
+def round_array(x, out, p, emin, emax, bias, xmax, over, n_pos, flags):
+    """out[i] = round_scalar(x[i], ...) for 1-D float64 arrays, in parallel."""
+    for i in prange(x.shape[0]):
+        out[i] = round_scalar(x[i], p, emin, emax, bias, xmax, over, n_pos, flags)
+
+
+@njit(cache=True)
+def index_scalar(v, p, emin, emax, bias, xmax, over, n_pos, flags):
+    """Index of v in the sorted value table (``Format.values()``), or -1 if v is not in M.
+
+    Exact: for ``a = |v|`` with exponent ``e >= emin``, ``k = a / 2^(e - p + 1)`` is a float64
+    product by a power of two (exact), and ``a`` is in M iff k is an integer (then
+    ``2^(p-1) <= k < 2^p``) and ``a <= xmax``; below ``2^emin`` the same holds with k = a / q
+    once ``a >= q`` (smaller a are not in M, and scaling them could underflow in float64).
+    Ranks: positives are counted from the smallest, zero (if any) sits between the signs.
+    """
+    if v != v or abs(v) > xmax:
+        return -1
+    z = 1 if (flags & FLAG_ZERO) else 0
+    base = n_pos if (flags & FLAG_SIGNED) else 0
+    a = abs(v)
+    if a == 0.0:
+        return base if z == 1 else -1
+    if v < 0.0 and not (flags & FLAG_SIGNED):
+        return -1
+    e = ((_bits(a) >> 52) & 0x7FF) - 1023
+    half_binade = 1 << (p - 1)
+    if e < emin:
+        if not ((flags & FLAG_SUBNORMALS) and z == 1) or a < _pow2(emin - p + 1):
+            return -1  # (a >= q also keeps the scaling below exact: no float64 underflow)
+        k = a * _pow2(p - 1 - emin)
+        if k != np.floor(k):
+            return -1
+        r0 = np.int64(k) - 1
+    else:
+        k = a * _pow2(p - 1 - e)
+        if k != np.floor(k):
+            return -1
+        s = half_binade - 1 if ((flags & FLAG_SUBNORMALS) and z == 1) else 0
+        r0 = s + (e - emin) * half_binade + (np.int64(k) - half_binade)
+    if v < 0.0:
+        return base - 1 - r0
+    return base + z + r0
+
+
+@njit(parallel=True, cache=True)
+def index_array(v, out, p, emin, emax, bias, xmax, over, n_pos, flags):
+    """out[i] = index_scalar(v[i], ...) for 1-D arrays, in parallel."""
+    for i in prange(v.shape[0]):
+        out[i] = index_scalar(v[i], p, emin, emax, bias, xmax, over, n_pos, flags)
+
 
 
 @dataclass(frozen=True)
@@ -314,6 +469,145 @@ class Format:
         lo = bisect.bisect_left(t, f)
         hi = bisect.bisect_right(t, f)
         return (t[lo - 1] if lo > 0 else None, t[hi] if hi < len(t) else None)
+
+    # -- rounding and encoding ------------------------------------------------------------------
+    @property
+    def value_table(self) -> np.ndarray:
+        """The sorted distinct finite values (read-only float64; index i <-> index_scalar)."""
+        return self._table
+
+    def overflow_value(self, saturate: bool = False) -> float:
+        """Magnitude an overflowing input rounds to: max if saturating or finite, inf (ieee), else NaN."""
+        if saturate or self.family == "finite":
+            return self.max
+        return math.inf if self.family == "ieee" else math.nan
+
+    def kernel_args(self, saturate: bool = False) -> tuple:
+        """(p, emin, emax, bias, xmax, over, n_pos, flags): the plain numbers the numba kernels take."""
+        flags = (
+            (FLAG_SIGNED if self.signed else 0)
+            | (FLAG_NEGZERO if self.has_negzero else 0)
+            | (FLAG_SUBNORMALS if (self.subnormals and self.zero) else 0)
+            | (FLAG_ZERO if self.zero else 0)
+            | (FLAG_TIES_UP if self.ties == "up" else 0)
+        )
+        return (self.p, self.emin, self.emax, self.bias, self.max, self.overflow_value(saturate), self.n_positive, flags)
+
+    def round(self, x, saturate: bool = False):
+        """Round to the nearest value of the format (rules in the module docstring).
+
+        Float64 inputs (scalars or arrays of any shape) go through the compiled kernel; Python
+        ints, Fractions and Decimals are rounded exactly by :meth:`round_exact`. Returns float64
+        (NaN/inf where the family's rule says so): a float for scalar input, else an array.
+        """
+        if isinstance(x, (int, Fraction)) and not isinstance(x, bool) or type(x).__name__ == "Decimal":
+            return self.round_exact(x, saturate)
+        arr = np.asarray(x, dtype=np.float64)
+        flat = np.ascontiguousarray(arr).ravel()
+        out = np.empty_like(flat)
+        round_array(flat, out, *self.kernel_args(saturate))
+        return float(out[0]) if arr.ndim == 0 else out.reshape(arr.shape)
+
+    @cached_property
+    def _pos(self) -> tuple[list[float], list[int]]:
+        """Non-negative values (sorted) and their canonical (smallest) codes, for round_exact."""
+        i = int(np.searchsorted(self._table, 0.0))
+        return self._table_list[i:], [int(c) for c in self._enc_table[i:]]
+
+    def round_exact(self, x, saturate: bool = False) -> float:
+        """Slow exact twin of :meth:`round`: nearest value by exact Fraction comparisons with the
+        midpoints of the decoded value table; ties by the parity of the neighbours' codes.
+
+        Accepts any real (float, int, Fraction, Decimal), so it also rounds exact rationals
+        (e.g. results of exact arithmetic) with a single rounding.
+        """
+        over = self.overflow_value(saturate)
+        if isinstance(x, float) and math.isnan(x):
+            return math.nan
+        neg = (math.copysign(1.0, x) < 0) if isinstance(x, float) else x < 0
+        if isinstance(x, float) and math.isinf(x):
+            return math.nan if (neg and not self.signed) else (-over if neg else over)
+        f = abs(Fraction(x))
+        if f == 0:
+            if not self.zero:
+                return math.nan
+            return -0.0 if (neg and self.has_negzero) else 0.0
+        if neg and not self.signed:
+            return math.nan
+        vals, codes = self._pos
+        i = bisect.bisect_right(vals, f) - 1  # vals[i] <= f < vals[i+1]; exact float-Fraction compares
+        if i < 0:  # below the smallest value of a format without zero
+            r = vals[0]
+        elif vals[i] == f:
+            r = vals[i]
+        else:
+            lo, clo = vals[i], codes[i]
+            if i + 1 < len(vals):
+                hi, chi = vals[i + 1], codes[i + 1]
+            else:  # above max: the virtual next value max + 2^(emax - M) with the next code
+                hi, chi = Fraction(lo) + Fraction(2) ** (self.emax - self.mbits), clo + 1
+            mid = (Fraction(lo) + Fraction(hi)) / 2
+            if f != mid:
+                r = lo if f < mid else hi
+            elif self.ties == "up":
+                r = hi
+            else:  # even encoding; 0 vs 2^emin without subnormals (both even) goes to 0
+                r = hi if (clo % 2 == 1 and chi % 2 == 0) else lo
+            r = over if r == hi and i + 1 == len(vals) else float(r)
+        if neg:
+            return 0.0 if (r == 0 and not self.has_negzero) else -r
+        return r
+
+    @cached_property
+    def _enc_table(self) -> np.ndarray:
+        """Canonical code of each value of the sorted table: the smallest code decoding to it."""
+        fin = self.codes()
+        v = self._all_decoded[fin] + 0.0
+        uniq, first = np.unique(v, return_index=True)  # np.unique keeps the first (smallest) code
+        assert np.array_equal(uniq, self._table)
+        return fin[first]
+
+    def _code_dtype(self):
+        return np.uint8 if self.nbits <= 8 else (np.uint16 if self.nbits <= 16 else np.uint32)
+
+    def index(self, values) -> np.ndarray:
+        """Indices of exact members in the sorted table (:meth:`values`), -1 for non-members (int64)."""
+        arr = np.asarray(values, dtype=np.float64)
+        flat = np.ascontiguousarray(arr).ravel()
+        out = np.empty(flat.shape, np.int64)
+        index_array(flat, out, *self.kernel_args())
+        return out.reshape(arr.shape)
+
+    def encode(self, values) -> np.ndarray:
+        """Codes (uint8/16/32) of values that are exactly in the format (incl. -0, NaN, inf where
+        the format has them); anything else raises FpadError (round it first)."""
+        arr = np.asarray(values, dtype=np.float64)
+        flat = np.ascontiguousarray(arr).ravel()
+        idx = self.index(flat)
+        out = self._enc_table[np.maximum(idx, 0)].astype(np.int64)
+        sign = 1 << (self.nbits - 1)
+        if self.has_negzero:
+            out[(flat == 0) & np.signbit(flat)] = sign
+        nan = np.isnan(flat)
+        if nan.any():
+            if self.n_nan_codes == 0:
+                raise FpadError(f"format {self.name} has no NaN code; round with saturate=True or avoid NaN")
+            efull, mfull = (1 << self.ebits) - 1, (1 << self.mbits) - 1
+            code = {"ieee": (efull << self.mbits) | (1 << (self.mbits - 1)) if self.mbits else 0,
+                    "fn": (efull << self.mbits) | mfull, "fnuz": sign}[self.family]
+            out[nan] = code
+        inf = np.isinf(flat)
+        if inf.any():
+            if not self.has_inf:
+                raise FpadError(f"format {self.name} has no infinity; round with saturate=True to get +-max")
+            out[inf] = ((1 << self.ebits) - 1) << self.mbits
+            out[inf & (flat < 0)] |= sign
+        bad = (idx < 0) & ~nan & ~inf
+        if bad.any():
+            x = float(flat[bad][0])
+            lo, hi = self.neighbours(x)
+            raise FpadError(f"{x!r} is not a value of {self.name} (neighbours {lo}, {hi}); round it first")
+        return out.astype(self._code_dtype()).reshape(arr.shape)
 
     def __str__(self) -> str:
         return self.name
