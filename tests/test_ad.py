@@ -158,3 +158,12 @@ def test_ad_equals_gradient_off_kinks_and_is_linear_in_directional(case):
         assert directional(p, w, list(range(k)), e) == g[j]
         e[j] = -1
         assert directional(p, w, list(range(k)), e) == -g[j]
+
+
+@settings(max_examples=100, deadline=None)
+@given(pwl_program())
+def test_fast_forward_equals_reference_evaluate(case):
+    p, w, _ = case
+    assert forward(p, w) == p.evaluate(w)
+    w = [wi / 3 for wi in w]  # non-dyadic values exercise the common-denominator path
+    assert forward(p, w) == p.evaluate(w)

@@ -56,7 +56,7 @@ def _force_kinks(problem, w, rng, prefix_layers):
         for i in range(width):
             if rng.random() < 0.25:
                 continue
-            tags = [n for n in problem.program.nodes if n.tag.startswith(f"L{l}[{i}") and n.op == ACT]
+            tags = [n for n in problem.program.nodes if n.tag.startswith(f"L{l}[{i}] ") and n.op == ACT]
             if not tags:
                 continue
             node = rng.choice(tags)
