@@ -82,16 +82,18 @@ class Touch:
     tied: tuple[int, ...] = ()  # tie only: positions in the node's args attaining the max
     ad_winner: int = -1  # tie only: the position AD routes the gradient to (first maximiser)
     sensitivity: Fraction = _ZERO  # AD's dP/dz for this node's output (proxies downstream)
+    live: bool = True  # False: P does not depend on this node (it gets the single choice "dead")
 
     def describe(self) -> str:
+        dead = "" if self.live else " (dead: P does not depend on this node)"
         if self.kind == "kink":
             return (
                 f"{self.tag}: {self.activation} input = {self.value} = kink #{self.kink_index}; "
-                f"AD proxy {self.proxy} ({_SIDE_WORDS[self.proxy_side]}); AD dP/dz = {self.sensitivity}"
+                f"AD proxy {self.proxy} ({_SIDE_WORDS[self.proxy_side]}); AD dP/dz = {self.sensitivity}{dead}"
             )
         return (
             f"{self.tag}: max tie at {self.value} between argument positions {list(self.tied)}; "
-            f"AD routes to position {self.ad_winner}; AD dP/dz = {self.sensitivity}"
+            f"AD routes to position {self.ad_winner}; AD dP/dz = {self.sensitivity}{dead}"
         )
 
 
@@ -104,7 +106,8 @@ class Piece:
 
     ``choices[j]`` is the choice at ``touched[j]``: ``"-"``/``"+"`` (side of a kink), ``"0"``
     (kink whose input does not move to first order), ``"max=P"`` (argument position P wins),
-    ``"max=all"`` (all tied candidates have the same form). ``direction`` is a direction d in the
+    ``"max=all"`` (all tied candidates have the same form), ``"dead"`` (P does not depend on the
+    node at all). ``direction`` is a direction d in the
     open cone of the piece: the exact certificate that it is realisable.
     """
 
@@ -365,14 +368,13 @@ def classify_program(
     names = [program.param_names[p] for p in wrt]
     point = [Fraction(w_full[p]) for p in wrt]
 
-    # 1. touched nodes (only those the output depends on; the liveness walk runs only when needed)
+    # 1. touched nodes
     touched: list[Touch] = []
-    live = None
     for i, n in enumerate(nodes):
         if n.op == ACT and n.act.n_kinks:
             x = values[n.args[0]]
             k = n.act.kink_index(x)
-            if k >= 0 and i in (live := live or set(_ancestors(nodes, [program.output]))):
+            if k >= 0:
                 p = proxy.value(n.act, k)
                 touched.append(
                     Touch(i, n.tag, "kink", x, n.act.name, k, p, _side_of(n.act, k, p), sensitivity=Fraction(adj_ad[i]))
@@ -380,10 +382,14 @@ def classify_program(
         elif n.op == MAX and len(n.args) > 1:
             m = values[i]
             tied = tuple(pos for pos, a in enumerate(n.args) if values[a] == m)
-            if len(tied) > 1 and i in (live := live or set(_ancestors(nodes, [program.output]))):
+            if len(tied) > 1:
                 touched.append(
                     Touch(i, n.tag, "tie", m, tied=tied, ad_winner=first_maximiser(n, values), sensitivity=Fraction(adj_ad[i]))
                 )
+    if touched:  # nodes the output does not depend on (e.g. behind a constant 0 weight) are dead
+        live = set(_ancestors(nodes, [program.output]))
+        for t in touched:
+            t.live = t.node in live
     paper_condition = any(t.kind == "kink" and t.sensitivity != 0 for t in touched)
     common = dict(params=names, point=point, touched=touched, ad=ad, paper_condition=paper_condition,
                   thm4_applies=thm4_hypotheses, wrt_all=wrt_all)
@@ -481,7 +487,7 @@ def _enumerate(program, values, wrt, touched, ad, shortcut=True):
             g = list(ad)
             for j, t in enumerate(touched):
                 n = nodes[t.node]
-                if not t.sensitivity or choice[j] in ("0", "max=all"):
+                if not t.sensitivity or choice[j] in ("0", "max=all", "dead"):
                     continue  # no flow, or a zero / common form: same contribution as AD's
                 if t.kind == "kink":
                     slope = n.act.slopes[t.kink_index + (choice[j] == "+")]
@@ -510,6 +516,8 @@ def _enumerate(program, values, wrt, touched, ad, shortcut=True):
         """(label, rows to add, the node's form) for each choice at touched node j."""
         t = touched[j]
         n = nodes[t.node]
+        if not t.live:
+            return [("dead", [], None)]
         if t.kind == "kink":
             f = forms[n.args[0]]
             if f is None:
@@ -556,7 +564,7 @@ def _enumerate(program, values, wrt, touched, ad, shortcut=True):
             if t.kind == "kink":
                 sides[t.node] = label
             else:
-                winners[t.node] = int(label[4:]) if label != "max=all" else first_maximiser(nodes[t.node], values)
+                winners[t.node] = int(label[4:]) if label.startswith("max=") and label != "max=all" else first_maximiser(nodes[t.node], values)
             explore(j + 1, rows + new_rows, here)
         sides.pop(t.node, None)
         winners.pop(t.node, None)

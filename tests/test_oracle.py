@@ -125,13 +125,16 @@ def test_zero_form_kink_carries_no_side():
     assert [pc.choices for pc in r.pieces] == [("0",)] and r.dp == (F(0),)
 
 
-def test_touches_downstream_of_the_output_are_ignored():
+def test_dead_touches_are_listed_but_not_enumerated():
+    # P(w) = w + 0 * ReLU(w): the ReLU is on its kink at 0 but P does not depend on it
     p = Program(["w"])
     w = p.param(0)
-    out = p.lin([(1, w)])
     p.act(RELU, p.lin([(1, w)]), "dead")  # computed but unused
-    p.set_output(out)
-    assert run(p, [0]).touched == []
+    p.set_output(p.lin([(1, w)], 1))
+    r = run(p, [0])
+    assert [(t.tag, t.live) for t in r.touched] == [("dead", False)]
+    assert [pc.choices for pc in r.pieces] == [("dead",)] and r.verdict == "ok" and r.dp == (F(1),)
+    assert "dead: P does not depend" in r.to_text()
 
 
 def test_chained_touches_relu_of_minus_relu():
