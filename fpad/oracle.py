@@ -5,7 +5,7 @@ parameter values; the fixed parameters are constants of the program):
 
 1. Evaluate every node exactly (:func:`fpad.ad.forward`). A node is *touched* when it is an ACT
    node whose input equals one of its activation's kinks, or a MAX node with two or more tied
-   maximisers. Off the touched set P is a composition of analytic maps near w, so it is
+   maximisers, and P depends on it (nodes behind a constant 0 weight do not count). Off the touched set P is a composition of analytic maps near w, so it is
    differentiable and AD is exact: the answer is immediate.
 2. Otherwise enumerate the one-sided *choices*, one touched node at a time in topological order:
    the side (``-`` or ``+``) of every touched kink and the winner of every tie. Under the choices
@@ -82,18 +82,16 @@ class Touch:
     tied: tuple[int, ...] = ()  # tie only: positions in the node's args attaining the max
     ad_winner: int = -1  # tie only: the position AD routes the gradient to (first maximiser)
     sensitivity: Fraction = _ZERO  # AD's dP/dz for this node's output (proxies downstream)
-    live: bool = True  # False: P does not depend on this node (it gets the single choice "dead")
 
     def describe(self) -> str:
-        dead = "" if self.live else " (dead: P does not depend on this node)"
         if self.kind == "kink":
             return (
                 f"{self.tag}: {self.activation} input = {self.value} = kink #{self.kink_index}; "
-                f"AD proxy {self.proxy} ({_SIDE_WORDS[self.proxy_side]}); AD dP/dz = {self.sensitivity}{dead}"
+                f"AD proxy {self.proxy} ({_SIDE_WORDS[self.proxy_side]}); AD dP/dz = {self.sensitivity}"
             )
         return (
             f"{self.tag}: max tie at {self.value} between argument positions {list(self.tied)}; "
-            f"AD routes to position {self.ad_winner}; AD dP/dz = {self.sensitivity}{dead}"
+            f"AD routes to position {self.ad_winner}; AD dP/dz = {self.sensitivity}"
         )
 
 
@@ -106,8 +104,7 @@ class Piece:
 
     ``choices[j]`` is the choice at ``touched[j]``: ``"-"``/``"+"`` (side of a kink), ``"0"``
     (kink whose input does not move to first order), ``"max=P"`` (argument position P wins),
-    ``"max=all"`` (all tied candidates have the same form), ``"dead"`` (P does not depend on the
-    node at all). ``direction`` is a direction d in the
+    ``"max=all"`` (all tied candidates have the same form). ``direction`` is a direction d in the
     open cone of the piece: the exact certificate that it is realisable.
     """
 
@@ -386,10 +383,9 @@ def classify_program(
                 touched.append(
                     Touch(i, n.tag, "tie", m, tied=tied, ad_winner=first_maximiser(n, values), sensitivity=Fraction(adj_ad[i]))
                 )
-    if touched:  # nodes the output does not depend on (e.g. behind a constant 0 weight) are dead
+    if touched:  # only nodes P depends on count (not e.g. those behind a constant 0 weight)
         live = set(_ancestors(nodes, [program.output]))
-        for t in touched:
-            t.live = t.node in live
+        touched = [t for t in touched if t.node in live]
     paper_condition = any(t.kind == "kink" and t.sensitivity != 0 for t in touched)
     common = dict(params=names, point=point, touched=touched, ad=ad, paper_condition=paper_condition,
                   thm4_applies=thm4_hypotheses, wrt_all=wrt_all)
@@ -487,7 +483,7 @@ def _enumerate(program, values, wrt, touched, ad, shortcut=True):
             g = list(ad)
             for j, t in enumerate(touched):
                 n = nodes[t.node]
-                if not t.sensitivity or choice[j] in ("0", "max=all", "dead"):
+                if not t.sensitivity or choice[j] in ("0", "max=all"):
                     continue  # no flow, or a zero / common form: same contribution as AD's
                 if t.kind == "kink":
                     slope = n.act.slopes[t.kink_index + (choice[j] == "+")]
@@ -516,8 +512,6 @@ def _enumerate(program, values, wrt, touched, ad, shortcut=True):
         """(label, rows to add, the node's form) for each choice at touched node j."""
         t = touched[j]
         n = nodes[t.node]
-        if not t.live:
-            return [("dead", [], None)]
         if t.kind == "kink":
             f = forms[n.args[0]]
             if f is None:
@@ -564,7 +558,7 @@ def _enumerate(program, values, wrt, touched, ad, shortcut=True):
             if t.kind == "kink":
                 sides[t.node] = label
             else:
-                winners[t.node] = int(label[4:]) if label.startswith("max=") and label != "max=all" else first_maximiser(nodes[t.node], values)
+                winners[t.node] = int(label[4:]) if label != "max=all" else first_maximiser(nodes[t.node], values)
             explore(j + 1, rows + new_rows, here)
         sides.pop(t.node, None)
         winners.pop(t.node, None)
