@@ -115,46 +115,41 @@ def round_scalar(x, p, emin, emax, bias, xmax, over, n_pos, flags):
     (``a - r`` exactness: both are multiples of 2^(e-52) because u >= 2^(e-p+1); if r != 0 then
     a >= u/2, so |a - r| <= u/2 spans at most 2^52 such units; if r = 0, d = a.)
     Overflow is decided on the rounded value (``r > xmax``), as IEEE 754 does.
+    The main path is branch-free (sign by bit-or, overflow by select) so the array loop runs at
+    memory speed; only |r| < 2^emin (zeros, flushing, formats without zero) and the tie rules
+    other than plain RNE take branches. NaN needs no test: NaN + c - c is NaN and fails both
+    comparisons. Clamping e to emax + 1 keeps c a normal float64; any a >= 2^(emax+2) still gives
+    r > xmax (if a <= c, r >= 2^(emax+2) as a multiple of u; if a > c, fl(a+c) - c >= c > xmax).
     """
-    if x != x:
-        return np.nan
     b = _bits(x)
-    neg = b < 0
+    sign = b & np.int64(-0x8000000000000000)
+    if x < 0.0 and not (flags & FLAG_SIGNED):
+        return np.nan  # negative input to an unsigned format (-0.0 rounds to +0 below)
     a = abs(x)
-    if a == 0.0:
-        if not (flags & FLAG_ZERO):
-            return np.nan
-        return x if (flags & FLAG_NEGZERO) else 0.0
-    if neg and not (flags & FLAG_SIGNED):
-        return np.nan
     e = ((b >> 52) & 0x7FF) - 1023
-    if e > emax:  # a >= 2^(emax+1) > xmax (this includes +-inf)
-        r = over
-    else:
-        ue = max(e, emin) - p + 1
-        c = _pow2(ue + 52)
-        r = (a + c) - c
-        if p == 1 or (flags & FLAG_TIES_UP):
-            half = _pow2(ue - 1)
-            d = a - r
-            if d == half and (flags & FLAG_TIES_UP):
-                r = a + half  # tie, rounded down: take the larger neighbour
-            elif d == -half and not (flags & FLAG_TIES_UP) and ((((_bits(r) >> 52) - 1023 + bias) & 1) == 1):
-                r = a - half  # p = 1 tie went up to an odd exponent field: take the even one
-        mn = _pow2(emin)
-        if r < mn:
-            if not (flags & FLAG_ZERO):
-                r = mn  # no zero: the smallest value is the nearest
-            elif not (flags & FLAG_SUBNORMALS):
-                # only 0 and 2^emin are near: tie (a = 2^emin / 2) goes to 0, or up under "up"
-                r = mn if (a > 0.5 * mn or (a == 0.5 * mn and (flags & FLAG_TIES_UP))) else 0.0
-        if r > xmax:
-            r = over
-    if neg:
+    ue = min(max(e, emin), emax + 1) - p + 1
+    c = _pow2(ue + 52)
+    r = (a + c) - c
+    if p == 1 or (flags & FLAG_TIES_UP):
+        half = _pow2(ue - 1)
+        d = a - r
+        if d == half and (flags & FLAG_TIES_UP):
+            r = a + half  # tie, rounded down: take the larger neighbour
+        elif d == -half and not (flags & FLAG_TIES_UP) and ((((_bits(r) >> 52) - 1023 + bias) & 1) == 1):
+            r = a - half  # p = 1 tie went up to an odd exponent field: take the even one
+    mn = _pow2(emin)
+    if r < mn:
+        if not (flags & FLAG_ZERO):
+            if a == 0.0:
+                return np.nan  # no zero to round to (ml_dtypes' e8m0 rule)
+            r = mn  # no zero: the smallest value is the nearest
+        elif not (flags & FLAG_SUBNORMALS):
+            # only 0 and 2^emin are near: tie (a = 2^emin / 2) goes to 0, or up under "up"
+            r = mn if (a > 0.5 * mn or (a == 0.5 * mn and (flags & FLAG_TIES_UP))) else 0.0
         if r == 0.0 and not (flags & FLAG_NEGZERO):
-            return 0.0
-        return -r
-    return r
+            sign = 0
+    r = over if r > xmax else r
+    return _float(_bits(r) | sign)
 
 
 @njit(parallel=True, cache=True)
