@@ -52,7 +52,7 @@ What exact mode does not cover:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 
 from fpad import exact
@@ -230,13 +230,8 @@ class PointResult:
 
 
 def _cert_json(c):
-    if c is None:
-        return None
-    if hasattr(c, "__dict__"):
-        return dict(c.__dict__)
-    if hasattr(c, "_asdict"):
-        return c._asdict()
-    return c
+    """A certificate (a list of Fractions, or an fpad.exact result dataclass) as plain data."""
+    return dict(c.__dict__) if hasattr(c, "__dict__") else c
 
 
 def _jsonable(x):
@@ -246,10 +241,6 @@ def _jsonable(x):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [_jsonable(v) for v in x]
-    if hasattr(x, "tolist"):  # numpy arrays / scalars in certificates
-        return _jsonable(x.tolist())
-    if hasattr(x, "__dict__") and not isinstance(x, type):
-        return _jsonable(dict(x.__dict__))
     return x
 
 

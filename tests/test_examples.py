@@ -6,6 +6,7 @@ The all-grid counterexample is checked on every point of e4m3fn (253 points, 506
 inc = 253 for ReLU'(0) = 0 and 1, inc = 0 for 1/2 (paper_icml2023.md section 5(a)).
 """
 
+import itertools
 from fractions import Fraction as F
 
 import pytest
@@ -38,8 +39,6 @@ def grid_counts(ex, fmt) -> dict:
     values = fmt.values_fraction()
     k = len(problem.free)
     counts = {"points": 0, "touched": 0, "ndf": 0, "inc": 0}
-    import itertools
-
     for point in itertools.product(values, repeat=k):
         r = classify(problem, point)
         counts["points"] += 1

@@ -20,7 +20,6 @@ and outside the hypotheses the oracle finds the failures:
 
 import itertools
 import random
-from fractions import Fraction as F
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
