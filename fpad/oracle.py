@@ -123,6 +123,14 @@ class Dropped:
 
 @dataclass
 class PointResult:
+    """The exact verdict at one point (see the module docstring).
+
+    ``ndf`` / ``inc`` / ``verdict`` are derived. ``bouligand_ok`` / ``clarke_ok`` test AD against
+    the first-order Bouligand set {g_s} and its convex hull; at a differentiable point that set
+    is {DP}, so there both equal ``not inc``. ``pieces`` has one entry per realisable choice
+    (gradients may repeat); ``dropped`` the prefixes refuted by a Farkas certificate.
+    """
+
     params: list[str]  # names of the parameters the derivative is taken with respect to
     point: list[Fraction]  # their values at this point
     touched: list[Touch]
