@@ -1,0 +1,531 @@
+"""Exact counts faster than brute force, by the structure of the program (method ``"structured"``).
+
+:func:`structured_count` returns the same integers as classifying every point of M^k with
+:func:`fpad.oracle.classify` (tests/test_structured.py checks it on every point of small grids),
+but visits far fewer points. It combines four exact reductions, each proven below:
+
+1. **Affine expansion.** Walking back from the output through affine nodes only (``LIN``, kink-free
+   ``ACT``, ``MUL`` with a side that depends on no free parameter), P is written
+   ``P(w) = c_0 + sum_t c_t * leaf_t(w)``: the *leaves* are free ``PARAM`` nodes and non-affine
+   nodes (kinked ``ACT``, ``MAX``, ``MUL`` of two free-dependent nodes). The coefficients c_t are
+   exact constants (the reverse-mode adjoint restricted to affine nodes), so the adjoint of a leaf
+   in the whole program is c_t at every point.
+
+2. **Factor-out and separable blocks (Lemma S).** Group the leaves into *blocks*: leaves whose sets
+   of free parameters intersect are in the same block (union-find). Then
+   ``P(w) = c_0 + sum_j T_j(theta_j) + sum_{p in L} c_p p`` with the theta_j disjoint and L the
+   free parameters that reach the output only through affine nodes (no ACT/MAX/MUL downstream).
+   *Proof.* (i) P is differentiable at w iff every T_j is differentiable at theta_j: "if" is the
+   sum rule; "only if": fixing the other coordinates, T_j(theta) = P(theta, rest) - const, and the
+   restriction of a differentiable function to a coordinate slice is differentiable. Then DP is the
+   concatenation of the DT_j and of the constants c_p. (ii) A node that depends on theta_j is only
+   consumed by nodes of block j or by affine nodes on the way to the output, so reverse-mode AD's
+   adjoint of every node of block j equals its adjoint in the program of T_j alone: AD(P) is the
+   concatenation of AD(T_j) and of the c_p (for a parameter in L both AD and DP give c_p). (iii)
+   The touched set: a kink node depends on the free parameters of one block only (or on none: a
+   *constant* node, touched at every point or at none). (iv) First-order pieces (DESIGN.md): a
+   touched node's linear form involves only its block's coordinates, so the open cone of a choice
+   of sides is the product of the blocks' cones, the realisable pieces are the products of the
+   blocks' pieces, their gradients are concatenations, and conv of a product set is the product of
+   the convs; so AD(P) lies in conv{g_s} iff every AD(T_j) lies in its block's hull. (At a
+   differentiable block the hull is {DT_j}.) Hence with F = |M|^|L| and per block the numbers
+   ``untouched_j``, ``diff_j``, ``correct_j`` (differentiable and AD right) and ``hull_j``
+   (AD in the hull: correct or ndf-with-clarke_ok):
+   ``touched = N - F prod untouched_j`` (N if a constant node is touched), ``ndf = N - F prod
+   diff_j``, ``inc = F (prod diff_j - prod correct_j)``, ``clarke_ok = F (prod hull_j - prod
+   correct_j)``. Blocks with identical structure and constants (e.g. the neurons of a layer with all
+   parameters free) are counted once (a cache keyed by the block's canonical form).
+
+3. **Output weight (Lemma V).** If every leaf of a block is ``v * g_t`` for one free parameter v
+   that no g_t depends on, then ``T(theta, v) = v * S(theta)`` with ``S = sum c_t g_t``. For v != 0:
+   the touched nodes, their linear forms and hence the cones are those of S (v is not upstream of
+   any kink); every piece gradient is (v g_s, S(theta)) and AD is (v AD_S, S(theta)) (the adjoint
+   of g_t is v c_t), so differentiable/correct/in-hull are S's verdicts (scaling by v != 0
+   preserves equality and convex hulls). For v = 0: T(theta + e, dv) - T(theta, 0) =
+   dv S(theta) + dv (S(theta + e) - S(theta)) = dv S(theta) + O(|dv| |e|) since S is Lipschitz, so
+   T is differentiable with gradient (0, S(theta)), which is also what AD returns (every adjoint
+   into theta is multiplied by v = 0). So with Z = [0 in M]: touched_T = |M| touched_S,
+   ndf_T = (|M| - Z) ndf_S, inc_T = (|M| - Z) inc_S, clarke_T = (|M| - Z) clarke_S.
+
+4. **Bias solving (Lemma B).** A block whose leaves are kinked ACT nodes z_s = rho_s(y_s) (plus
+   linear parameter leaves), with every pre-activation affine in the free parameters,
+   ``y_s = f_s(rest) + beta_s * b`` with one free parameter b ("the bias") whose coefficient
+   beta_s != 0 in every y_s, and no MAX node. For fixed ``rest``, node s is on kink kappa iff
+   ``b = (kappa - f_s(rest)) / beta_s``: at most (number of kinks) values of b per node, tested for
+   membership in M exactly. Every other b is untouched: differentiable, AD exact. At a b hit by
+   exactly one node s (K = 1, no ties): the two one-sided pieces are g_+- = g_0 + sigma D^+-rho a
+   with a = grad y_s != 0 (its b entry is beta_s) and sigma = c_s (the leaf's constant coefficient,
+   item 1). So the point is ndf iff c_s != 0; it is never inc (if c_s = 0 both pieces and AD are
+   g_0); and at an ndf point AD = g_0 + sigma p a lies in the segment [g_-, g_+] iff the proxy p
+   lies between D^- and D^+ (inclusive). Points hit by two or more nodes go to the oracle
+   (:func:`fpad.oracle.classify_program`). The work is |M|^(k-1) evaluations instead of |M|^k.
+
+Blocks that none of 3-4 reduces are counted by brute force: the compiled kernel of
+:mod:`fpad.enumerate` when it is importable, else the oracle on every point (small blocks only).
+:func:`structured_count` returns ``None`` when no reduction applies at all (one block, nothing
+factored out, brute force needed): the caller should then use the exhaustive engine directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+
+from fpad.graph import ACT, CONST, LIN, MAX, MUL, PARAM, Node, Program
+from fpad.oracle import classify_program
+from fpad.results import CountResult
+
+# Brute force inside a block: above this many points the oracle is too slow (about 1e4 points/s).
+ORACLE_LIMIT = 20_000
+# Bias solving enumerates |M|^(k-1) "rest" points in Python (about 1e5-1e6 per second).
+SOLVE_LIMIT = 3_000_000
+# Brute force with the compiled kernel: above this the block is not worth it inside a structured run.
+KERNEL_LIMIT = 2 * 10**8
+
+_ZERO = Fraction(0)
+
+
+@dataclass(frozen=True)
+class BlockCounts:
+    """Counts over one block's own grid M^k_j (all exact ints)."""
+
+    points: int
+    touched: int
+    ndf: int
+    inc: int
+    clarke_ok: int
+    method: str  # how the block was counted: "bias-solve", "scale(...)", "kernel", "oracle" (joined by +)
+
+    @property
+    def untouched(self) -> int:
+        return self.points - self.touched
+
+    @property
+    def diff(self) -> int:
+        return self.points - self.ndf
+
+    @property
+    def correct(self) -> int:
+        return self.points - self.ndf - self.inc
+
+    @property
+    def hull(self) -> int:
+        return self.correct + self.clarke_ok
+
+
+class _NotReducible(Exception):
+    """A block needs brute force beyond the limits: structured counting does not apply."""
+
+
+# -- the graph analysis ----------------------------------------------------------------------------
+def _live(nodes, roots) -> list[int]:
+    seen, stack = set(), list(roots)
+    while stack:
+        i = stack.pop()
+        if i not in seen:
+            seen.add(i)
+            stack.extend(nodes[i].args)
+    return sorted(seen)
+
+
+def _supports(nodes, live, free: set[int]) -> dict[int, frozenset]:
+    """For each live node, the set of free parameter indices it depends on."""
+    sup: dict[int, frozenset] = {}
+    for i in live:
+        n = nodes[i]
+        if n.op == PARAM:
+            sup[i] = frozenset([n.param]) if n.param in free else frozenset()
+        else:
+            sup[i] = frozenset().union(*(sup[a] for a in n.args)) if n.args else frozenset()
+    return sup
+
+
+def _is_affine(n: Node, sup) -> bool:
+    if n.op == LIN:
+        return True
+    if n.op == ACT and n.act.n_kinks == 0:
+        return True
+    return n.op == MUL and (not sup[n.args[0]] or not sup[n.args[1]])
+
+
+def _expand(nodes, root: int, sup, values) -> tuple[Fraction, dict[int, Fraction]]:
+    """Affine expansion of node ``root`` (item 1 of the module docstring).
+
+    Returns (c_0, {leaf: c_t}); nodes with no free dependence fold into c_0 (``values`` holds their
+    exact value). Reverse topological accumulation, so shared sub-expressions are visited once.
+    """
+    coef: dict[int, Fraction] = {root: Fraction(1)}
+    const = _ZERO
+    leaves: dict[int, Fraction] = {}
+    pending = [root]
+    order: list[int] = []
+    seen = set()
+    while pending:  # collect the affine region below root
+        i = pending.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        order.append(i)
+        n = nodes[i]
+        if sup[i] and _is_affine(n, sup):
+            pending.extend(n.args)
+    for i in sorted(order, reverse=True):  # args have smaller indices: reverse topological order
+        c = coef.pop(i, None)
+        if c is None:
+            continue
+        n = nodes[i]
+        if not sup[i]:
+            const += c * values[i]
+        elif not _is_affine(n, sup) or n.op == PARAM:
+            leaves[i] = leaves.get(i, _ZERO) + c
+        elif n.op == LIN:
+            const += c * n.const
+            for a, k in zip(n.args, n.coefs):
+                coef[a] = coef.get(a, _ZERO) + c * k
+        elif n.op == ACT:  # kink-free: slopes[0] * x + intercepts[0]
+            const += c * n.act.intercepts[0]
+            coef[n.args[0]] = coef.get(n.args[0], _ZERO) + c * n.act.slopes[0]
+        else:  # MUL with a constant side
+            x, y = n.args
+            k, other = (values[x], y) if not sup[x] else (values[y], x)
+            coef[other] = coef.get(other, _ZERO) + c * k
+    return const, leaves
+
+
+@dataclass
+class _Block:
+    """One block: a program T_j over its own free parameters (in canonical order)."""
+
+    program: Program
+    free: list[int]  # original parameter indices, canonical order
+    key: tuple  # canonical form: equal keys => equal counts
+    leaves: dict[int, Fraction]  # leaf node (index in ``program``) -> coefficient
+    kinks: int  # kinks of the block's live ACT nodes (its share of n)
+
+
+def _cut_program(src: Program, values, sup, leaves: dict[int, Fraction]) -> tuple[Program, dict[int, int], list[int]]:
+    """Program with the ancestors of ``leaves`` and output ``sum c_t leaf_t``; nodes without free
+    dependence become CONST nodes (their value). Returns (program, old->new index, free order)."""
+    nodes = src.nodes
+    needed = set()
+    stack = list(leaves)
+    while stack:
+        i = stack.pop()
+        if i in needed:
+            continue
+        needed.add(i)
+        if sup[i]:
+            stack.extend(nodes[i].args)
+    prog = Program(list(src.param_names))
+    remap: dict[int, int] = {}
+    free_order: list[int] = []
+    for i in sorted(needed):
+        n = nodes[i]
+        if not sup[i]:
+            remap[i] = prog.const(values[i])
+        else:
+            if n.op == PARAM and n.param not in free_order:
+                free_order.append(n.param)
+            remap[i] = prog._add(dataclasses.replace(n, args=tuple(remap[a] for a in n.args)))
+    out = prog.lin([(c, remap[i]) for i, c in sorted(leaves.items())])
+    prog.set_output(out)
+    return prog, remap, free_order
+
+
+def _canonical_key(prog: Program, free_order: list[int]) -> tuple:
+    local = {p: j for j, p in enumerate(free_order)}
+    sig = []
+    for n in prog.nodes:
+        sig.append((
+            n.op, n.args, n.coefs, n.const,
+            local[n.param] if n.op == PARAM else None,
+            n.act.name if n.act is not None else None,
+        ))
+    return tuple(sig)
+
+
+def _make_block(src: Program, values, sup, leaves: dict[int, Fraction]) -> _Block:
+    prog, remap, free_order = _cut_program(src, values, sup, leaves)
+    new_leaves = {remap[i]: c for i, c in leaves.items()}
+    kinks = sum(n.act.n_kinks for n in prog.nodes if n.op == ACT)
+    return _Block(prog, free_order, _canonical_key(prog, free_order), new_leaves, kinks)
+
+
+def _decompose(program: Program, values, free: list[int]):
+    """Items 1-2: (constant-touched flag, factored-out parameters, blocks)."""
+    nodes = program.nodes
+    live = _live(nodes, [program.output])
+    sup = _supports(nodes, live, set(free))
+    vals = program.evaluate(values)  # exact; only nodes without free dependence are read from it
+    const_touched = False
+    for i in live:
+        n = nodes[i]
+        if sup[i]:
+            continue
+        if n.op == ACT and n.act.n_kinks and n.act.kink_index(vals[n.args[0]]) >= 0:
+            const_touched = True
+        elif n.op == MAX and len(n.args) > 1 and sum(vals[a] == vals[i] for a in n.args) > 1:
+            const_touched = True
+    _, leaves = _expand(nodes, program.output, sup, vals)
+    # union-find over free parameters, linked by the leaves' supports
+    parent = {p: p for p in free}
+
+    def find(p):
+        while parent[p] != p:
+            parent[p] = parent[parent[p]]
+            p = parent[p]
+        return p
+
+    for leaf in leaves:
+        ps = list(sup[leaf])
+        for q in ps[1:]:
+            parent[find(q)] = find(ps[0])
+    groups: dict[int, dict[int, Fraction]] = {}
+    nonlinear_roots = set()
+    for leaf, c in leaves.items():
+        r = find(next(iter(sup[leaf])))
+        groups.setdefault(r, {})[leaf] = c
+        if nodes[leaf].op != PARAM:
+            nonlinear_roots.add(r)
+    factored = [p for p in free if find(p) not in nonlinear_roots]
+    blocks = [_make_block(program, vals, sup, lv) for r, lv in groups.items() if r in nonlinear_roots]
+    return const_touched, factored, blocks
+
+
+# -- counting one block ----------------------------------------------------------------------------
+class _Counter:
+    """Counts blocks of one format and proxy, with the cache of identical blocks."""
+
+    def __init__(self, fmt, proxy, problem):
+        self.fmt, self.proxy, self.problem = fmt, proxy, problem
+        self.M = fmt.n_values
+        self.Mvals = fmt.values_fraction()
+        self.Mset = set(self.Mvals)
+        self.cache: dict[tuple, BlockCounts] = {}
+        self.log: list[str] = []
+
+    def program_counts(self, program: Program, values, free: list[int]) -> tuple[BlockCounts, bool]:
+        """Lemma S on a whole program; returns (counts, whether anything was reduced)."""
+        const_touched, factored, blocks = _decompose(program, values, free)
+        F = self.M ** len(factored)
+        N = self.M ** len(free)
+        parts = [self.block_counts(b, values) for b in blocks]
+        prod = {k: 1 for k in ("untouched", "diff", "correct", "hull")}
+        for bc in parts:
+            for k in prod:
+                prod[k] *= getattr(bc, k)
+        touched = N if const_touched else N - F * prod["untouched"]
+        counts = BlockCounts(
+            points=N,
+            touched=touched,
+            ndf=N - F * prod["diff"],
+            inc=F * (prod["diff"] - prod["correct"]),
+            clarke_ok=F * (prod["hull"] - prod["correct"]),
+            method="+".join(sorted({bc.method for bc in parts})) or "factor-out",
+        )
+        reduced = bool(factored) or len(blocks) > 1 or any(bc.method not in ("kernel", "oracle") for bc in parts)
+        return counts, reduced
+
+    def block_counts(self, block: _Block, values) -> BlockCounts:
+        if block.key in self.cache:
+            return self.cache[block.key]
+        bc = self._scaled(block, values) or self._bias_solve(block, values) or self._brute(block, values)
+        self.cache[block.key] = bc
+        return bc
+
+    # Lemma V
+    def _scaled(self, block: _Block, values) -> BlockCounts | None:
+        nodes = block.program.nodes
+        v = None
+        inner: dict[int, Fraction] = {}
+        for leaf, c in block.leaves.items():
+            n = nodes[leaf]
+            if n.op != MUL:
+                return None
+            split = None
+            for a, g in ((n.args[0], n.args[1]), (n.args[1], n.args[0])):
+                p = nodes[a].param if nodes[a].op == PARAM else None
+                if p is not None and v in (None, p) and p not in _param_support(nodes, g):
+                    split = (p, g)
+                    break
+            if split is None:
+                return None
+            v, g = split
+            inner[g] = inner.get(g, _ZERO) + c
+        if v is None:
+            return None
+        prog = Program(list(block.program.param_names), list(block.program.nodes))
+        prog.set_output(prog.lin([(c, g) for g, c in sorted(inner.items())]))
+        rest = [p for p in block.free if p != v]
+        s, _ = self.program_counts(prog, values, rest)
+        nz = self.M - (1 if _ZERO in self.Mset else 0)
+        return BlockCounts(self.M * s.points, self.M * s.touched, nz * s.ndf, nz * s.inc, nz * s.clarke_ok,
+                           f"scale({s.method})")
+
+    # Lemma B
+    def _bias_solve(self, block: _Block, values) -> BlockCounts | None:
+        prog = block.program
+        nodes = prog.nodes
+        live = _live(nodes, [prog.output])
+        free = set(block.free)
+        sup = _supports(nodes, live, free)
+        if any(nodes[i].op == MAX and len(nodes[i].args) > 1 for i in live):
+            return None
+        acts = [i for i in block.leaves if nodes[i].op == ACT]
+        if not acts or any(nodes[i].op not in (ACT, PARAM) for i in block.leaves):
+            return None
+        vals = prog.evaluate(values)
+        forms = []
+        for i in acts:
+            c0, lv = _expand(nodes, nodes[i].args[0], sup, vals)
+            if any(nodes[j].op != PARAM for j in lv):
+                return None  # a pre-activation that is not affine in the free parameters
+            forms.append((c0, {nodes[j].param: c for j, c in lv.items()}))
+        biases = [p for p in block.free if all(f[1].get(p, _ZERO) != 0 for f in forms)]
+        if not biases:
+            return None
+        b = biases[0]
+        rest = [p for p in block.free if p != b]
+        if self.M ** len(rest) > SOLVE_LIMIT:
+            return None
+        # per ACT leaf: (node, const, [(rest position, coef)], beta, kinks, sigma, ndf-hull flags)
+        leaf_data = []
+        for i, (c0, lin) in zip(acts, forms):
+            act = nodes[i].act
+            hull_ok = []
+            for k in range(act.n_kinks):
+                p = self.proxy.value(act, k)
+                lo, hi = sorted((act.slopes[k], act.slopes[k + 1]))
+                hull_ok.append(lo <= p <= hi)
+            terms = [(j, lin[p]) for j, p in enumerate(rest) if lin.get(p, _ZERO) != 0]
+            leaf_data.append((i, c0, terms, lin[b], act.kinks, block.leaves[i], hull_ok))
+        touched = ndf = inc = clarke = 0
+        w = list(values)
+        for point in itertools.product(self.Mvals, repeat=len(rest)):
+            hits: dict[Fraction, list] = {}
+            for i, c0, terms, beta, kinks, sigma, hull_ok in leaf_data:
+                f = c0
+                for j, c in terms:
+                    f += c * point[j]
+                for k, kappa in enumerate(kinks):
+                    bb = (kappa - f) / beta
+                    if bb in self.Mset:
+                        hits.setdefault(bb, []).append((sigma, hull_ok[k]))
+            for bb, hs in hits.items():
+                touched += 1
+                if len(hs) == 1:  # K = 1: decided by Lemma B
+                    sigma, ok = hs[0]
+                    if sigma != 0:
+                        ndf += 1
+                        clarke += ok
+                    continue
+                for p, x in zip(rest, point):
+                    w[p] = x
+                w[b] = bb
+                r = classify_program(prog, w, block.free, self.proxy)
+                ndf += r.ndf
+                inc += r.inc
+                clarke += r.ndf and r.clarke_ok
+        N = self.M ** len(block.free)
+        return BlockCounts(N, touched, ndf, inc, clarke, "bias-solve")
+
+    # brute force
+    def _brute(self, block: _Block, values) -> BlockCounts:
+        N = self.M ** len(block.free)
+        kernel = _kernel()
+        if kernel is not None and N <= KERNEL_LIMIT and self.problem is not None:
+            sub = dataclasses.replace(self.problem, program=block.program, free=list(block.free),
+                                      kinks_total=block.kinks, wrt_all=False)
+            r = kernel(sub)
+            return BlockCounts(r.points, r.touched, r.ndf, r.inc, r.clarke_ok, "kernel")
+        if N > ORACLE_LIMIT:
+            raise _NotReducible(f"a block of {len(block.free)} parameters ({N} points) needs brute force")
+        touched = ndf = inc = clarke = 0
+        w = list(values)
+        for point in itertools.product(self.Mvals, repeat=len(block.free)):
+            for p, x in zip(block.free, point):
+                w[p] = x
+            r = classify_program(block.program, w, block.free, self.proxy)
+            touched += r.is_touched
+            ndf += r.ndf
+            inc += r.inc
+            clarke += r.ndf and r.clarke_ok
+        return BlockCounts(N, touched, ndf, inc, clarke, "oracle")
+
+
+def _param_support(nodes, root) -> set[int]:
+    return {nodes[i].param for i in _live(nodes, [root]) if nodes[i].op == PARAM}
+
+
+def _kernel():
+    """fpad.enumerate's exhaustive counter, if that module is present (else None: use the oracle)."""
+    try:
+        from fpad.enumerate import count_exhaustive
+    except ImportError:
+        return None
+    return count_exhaustive
+
+
+# -- public entry point ----------------------------------------------------------------------------
+def structured_count(problem) -> CountResult | None:
+    """Exact counts of ``problem`` over M^k by the reductions of the module docstring.
+
+    Returns a :class:`CountResult` with ``method="structured"`` (``extra["blocks"]`` says how each
+    distinct block was counted and how many times it occurs, ``extra["factored_out"]`` lists the
+    parameters that only contribute the multiplier |M|), or ``None`` when no reduction applies
+    (the whole problem would be brute-forced as one block), when a block is too large for brute
+    force, or when derivatives are taken w.r.t. all parameters (``wrt_all``).
+    """
+    if getattr(problem, "wrt_all", False):
+        return None
+    t0 = time.perf_counter()
+    counter = _Counter(problem.fmt, problem.proxy, problem)
+    free = list(problem.free)
+    try:
+        const_touched, factored, blocks = _decompose(problem.program, problem.values, free)
+        if not factored and len(blocks) == 1:
+            bc = counter.block_counts(blocks[0], problem.values)
+            if bc.method in ("kernel", "oracle"):
+                return None
+        counts, reduced = counter.program_counts(problem.program, problem.values, free)
+    except _NotReducible:
+        return None
+    if not reduced:
+        return None
+    occurrences: dict[tuple, int] = {}
+    for b in blocks:
+        occurrences[b.key] = occurrences.get(b.key, 0) + 1
+    block_info = []
+    seen = set()
+    for b in blocks:
+        if b.key in seen:
+            continue
+        seen.add(b.key)
+        bc = counter.cache[b.key]
+        block_info.append({
+            "params": [problem.param_names[p] for p in b.free],
+            "times": occurrences[b.key],
+            "method": bc.method,
+            "points": bc.points, "touched": bc.touched, "ndf": bc.ndf, "inc": bc.inc, "clarke_ok": bc.clarke_ok,
+        })
+    return CountResult(
+        format=problem.fmt.name,
+        M=problem.fmt.n_values,
+        free=problem.free_names,
+        points=counts.points,
+        touched=counts.touched,
+        ndf=counts.ndf,
+        inc=counts.inc,
+        clarke_ok=counts.clarke_ok,
+        kinks_total=problem.kinks_total,
+        method="structured",
+        elapsed_s=time.perf_counter() - t0,
+        extra={
+            "blocks": block_info,
+            "factored_out": [problem.param_names[p] for p in factored],
+            "constant_touched": const_touched,
+        },
+    )
