@@ -5,7 +5,7 @@ exactly one role: ``scipy.optimize.linprog(method="highs")`` *proposes* an answe
 interior point, or a candidate support for a Gordan multiplier), and the proposal is accepted only
 after an exact certificate has been checked in Fractions. A proposal that cannot be certified
 (degenerate or ill-conditioned LP, solver failure) is discarded and the question is settled by a
-small exact simplex (Bland's rule on Fractions), which always ends with a certificate. No
+small exact simplex (integer tableau, lexicographic anti-cycling), which always ends with a certificate. No
 tolerance ever decides a verdict; the only tolerance in this module picks a candidate support
 out of float output, and a wrong pick merely costs the exact fallback.
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 from fractions import Fraction
+from math import gcd
 
 from fpad.errors import FpadError
 
@@ -130,31 +131,64 @@ def _dot(a, d) -> Fraction:
 # --------------------------------------------------------------------------------------------
 # exact Gaussian elimination
 # --------------------------------------------------------------------------------------------
+def _denominator_lcm(row: list[Fraction]) -> int:
+    """The lcm of the row's denominators: the least positive L making L * row integral."""
+    L = 1
+    for x in row:
+        L = L * x.denominator // gcd(L, x.denominator)
+    return L
+
+
+def _int_row(row: list[Fraction]) -> list[int]:
+    """The row times the lcm of its denominators: integers, same signs."""
+    L = _denominator_lcm(row)
+    return [x.numerator * (L // x.denominator) for x in row]
+
+
+def _ff_pivot(T: list[list[int]], D: int, p: int, q: int) -> int:
+    """One integer-preserving (Bareiss / Edmonds) Gauss-Jordan pivot on T[p][q]; returns the new D.
+
+    Invariant: the matrix that rational Gauss-Jordan would hold is T / D, with every entry of T
+    an integer (entries are minors of the start matrix, so the division by the previous pivot D
+    is exact). Row p stays as it is and becomes the pivot row of the new denominator T[p][q];
+    every other row i becomes (T[p][q] T[i] - T[i][q] T[p]) / D. Python ints are several times
+    faster than Fractions here because no gcd is taken per entry.
+    """
+    Tp = T[p]
+    piv = Tp[q]
+    for i, row in enumerate(T):
+        if i == p:
+            continue
+        f = row[q]
+        if f:
+            T[i] = [(x * piv - f * y) // D for x, y in zip(row, Tp)]
+        elif piv != D:
+            T[i] = [x * piv // D if x else 0 for x in row]
+    return piv
+
+
 def _rref(M: list[list[Fraction]], ncols: int) -> tuple[list[list[Fraction]], list[int]]:
-    """Reduced row echelon form of a copy of M, pivoting on the first ``ncols`` columns only."""
-    R = [list(row) for row in M]
+    """Reduced row echelon form of M, pivoting on the first ``ncols`` columns only.
+
+    Returns (R, pivots): R lists the pivot rows in pivot order, then the remaining rows (zero in
+    the first ``ncols`` columns). Row scaling to integers keeps the row space, so it is exact.
+    """
+    T = [_int_row(row) for row in M]
+    D = 1
+    free_rows = list(range(len(T)))
+    order: list[int] = []
     pivots: list[int] = []
-    r = 0
     for c in range(ncols):
-        p = next((i for i in range(r, len(R)) if R[i][c]), None)
+        if not free_rows:
+            break
+        p = next((i for i in free_rows if T[i][c]), None)
         if p is None:
             continue
-        R[r], R[p] = R[p], R[r]
-        pr = R[r]
-        inv = 1 / pr[c]
-        nz = [j for j in range(c, len(pr)) if pr[j]]
-        for j in nz:
-            pr[j] *= inv
-        for i in range(len(R)):
-            f = R[i][c]
-            if i != r and f:
-                Ri = R[i]
-                for j in nz:
-                    Ri[j] -= f * pr[j]
+        D = _ff_pivot(T, D, p, c)
+        free_rows.remove(p)
+        order.append(p)
         pivots.append(c)
-        r += 1
-        if r == len(R):
-            break
+    R = [[Fraction(x, D) for x in T[i]] for i in order + free_rows]
     return R, pivots
 
 
@@ -438,9 +472,12 @@ def _propose_and_certify(A, n):
         method="highs",
     )
     if res.status == 0 and res.x[-1] > 0:
-        d = [Fraction(float(x)) * cj for x, cj in zip(res.x[:n], col)]
-        if _is_point(A, d):
-            return d, None, "highs+certificate"
+        exact_x = [Fraction(float(x)) for x in res.x[:n]]
+        # Try a short rational near x first (a readable point), then x itself taken exactly.
+        for cand in ([x.limit_denominator(1024) for x in exact_x], exact_x):
+            d = [x * cj for x, cj in zip(cand, col)]
+            if _is_point(A, d):
+                return d, None, "highs+certificate"
 
     # Gordan proposal: y >= 0, sum y = 1, F^T y = 0. Its support picks the rows; the weights on
     # that support are then solved for exactly and must come out >= 0.
@@ -472,8 +509,23 @@ def _propose_and_certify(A, n):
 
 
 # --------------------------------------------------------------------------------------------
-# exact simplex (Bland's rule on Fractions)
+# exact simplex (phase 1, integer tableau, lexicographic ratio test)
 # --------------------------------------------------------------------------------------------
+def _lex_less(Ti, Tp, q, width, K) -> bool:
+    """Lexicographic ratio test: is (b_i, B^-1 row i) / T[i][q] lex-smaller than row p's?
+
+    Rows of [b | B^-1] are lexicographically positive and stay so under this rule, and the
+    cost row's lex vector strictly improves at every pivot, so no basis repeats (no cycling)
+    whatever column enters. Integers share the positive denominator D, so compare cross products.
+    """
+    a, c = Ti[q], Tp[q]
+    for j in (width, *range(K, width)):
+        lhs, rhs = Ti[j] * c, Tp[j] * a
+        if lhs != rhs:
+            return lhs < rhs
+    raise AssertionError("fpad.exact internal error: two tableau rows with equal lex ratios")
+
+
 def _simplex_gordan(A, n):
     """(point, farkas): phase 1 of the simplex method on the Gordan system, exactly.
 
@@ -481,52 +533,53 @@ def _simplex_gordan(A, n):
     Optimum 0: y is a Gordan certificate (cone empty). Optimum > 0: the optimal simplex
     multipliers pi satisfy pi^T [A^T; 1^T] <= 0 (reduced costs of y >= 0) and pi_{n+1} =
     pi^T b > 0, so u = -pi[:n] has <a_k, u> >= pi_{n+1} > 0: an interior point (Farkas' lemma).
-    Bland's rule (smallest eligible index enters, smallest basic index leaves on ties) prevents
-    cycling; artificials never re-enter, so the set of basic artificials only shrinks and the
-    rule runs on a fixed LP from some pivot on, which makes it finite.
+    Pivoting: Dantzig's entering rule (most negative reduced cost among the y columns;
+    artificials never re-enter) with the lexicographic ratio test (:func:`_lex_less`), which
+    rules out cycling for any entering rule, so the method is finite. The Gordan system is highly
+    degenerate (b = e_{n+1}); Bland's rule, tried first, needed ~6600 pivots on a random
+    200 x 60 instance, this rule 235. The tableau is kept in integers (:func:`_ff_pivot`).
     """
     K = len(A)
     m = n + 1
     width = K + m
-    # Tableau rows: [M | I | b] with M = [A^T; 1^T], b = e_{n+1}; basis = artificials.
-    T = [[A[k][i] for k in range(K)] + [_ONE if c == i else _ZERO for c in range(m)] + [_ZERO] for i in range(n)]
-    T.append([_ONE] * K + [_ONE if c == n else _ZERO for c in range(m)] + [_ONE])
+    # Gordan columns scaled to integers: y'_k for c_k a_k is y_k = c_k y'_k up to normalisation,
+    # and scaling a row does not change the sign of <a_k, d>.
+    scale = [_denominator_lcm(a) for a in A]
+    cols = [[x.numerator * (L // x.denominator) for x in a] for a, L in zip(A, scale)]
+    # Integer tableau rows [M | I | b] with M = [A^T; 1^T], b = e_{n+1}; basis = artificials.
+    T = [[cols[k][i] for k in range(K)] + [int(c == i) for c in range(m)] + [0] for i in range(n)]
+    T.append([1] * K + [int(c == n) for c in range(m)] + [1])
+    # Reduced costs of the phase-1 cost (0 on y, 1 on s); the last entry is -objective.
+    T.append([-sum(T[i][j] for i in range(m)) for j in range(K)] + [0] * m + [-1])
+    z = m  # index of the cost row; T / D is the rational tableau, D > 0 throughout
+    D = 1
     basis = [K + i for i in range(m)]
-    # Reduced-cost row for the phase-1 cost (0 on y, 1 on s); its last entry is -objective.
-    z = [-sum((T[i][j] for i in range(m)), _ZERO) for j in range(K)] + [_ZERO] * m + [-_ONE]
 
     while True:
-        q = next((j for j in range(K) if z[j] < 0), None)
-        if q is None:
+        cost = T[z]
+        q = min(range(K), key=cost.__getitem__, default=None)
+        if q is None or cost[q] >= 0:
             break
-        p, best = None, None
+        p = None
         for i in range(m):
-            if T[i][q] > 0:
-                ratio = T[i][width] / T[i][q]
-                if best is None or ratio < best or (ratio == best and basis[i] < basis[p]):
-                    p, best = i, ratio
+            if T[i][q] > 0 and (p is None or _lex_less(T[i], T[p], q, width, K)):
+                p = i
         if p is None:  # cannot happen: phase 1 is bounded below by 0
             raise AssertionError("fpad.exact internal error: unbounded phase-1 simplex")
-        Tp = T[p]
-        inv = 1 / Tp[q]
-        nz = [j for j in range(width + 1) if Tp[j]]
-        for j in nz:
-            Tp[j] *= inv
-        for row in (*T[:p], *T[p + 1:], z):
-            f = row[q]
-            if f:
-                for j in nz:
-                    row[j] -= f * Tp[j]
+        D = _ff_pivot(T, D, p, q)  # T[p][q] > 0, so D stays positive
         basis[p] = q
 
-    if z[width] == 0:
+    if T[z][width] == 0:
         y = [_ZERO] * K
         for i, b in enumerate(basis):
             if b < K:
-                y[b] = T[i][width]
-        return None, y
+                y[b] = Fraction(T[i][width], D)
+        # back to the unscaled rows: sum y'_k L_k a_k = 0, so weight a_k by y'_k L_k
+        w = [yk * L for yk, L in zip(y, scale)]
+        total = sum(w, _ZERO)
+        return None, [v / total for v in w]
     # Reduced cost of artificial i is 1 - pi_i.
-    pi = [_ONE - z[K + i] for i in range(m)]
+    pi = [_ONE - Fraction(T[z][K + i], D) for i in range(m)]
     return [-v for v in pi[:n]], None
 
 
