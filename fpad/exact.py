@@ -100,6 +100,8 @@ def to_fraction(x) -> Fraction:
 
 def frac_vector(v) -> list[Fraction]:
     """A sequence of numbers as a list of Fractions (see :func:`to_fraction`)."""
+    if isinstance(v, (str, bytes)):
+        raise FpadError(f"expected a sequence of numbers, got the string {v!r}; pass a list")
     try:
         return [to_fraction(x) for x in v]
     except TypeError:
