@@ -438,10 +438,36 @@ def _auto(A, n) -> ConeResult:
 # --------------------------------------------------------------------------------------------
 # HiGHS proposals, exactly confirmed
 # --------------------------------------------------------------------------------------------
-def _pow2_scale(v: Fraction) -> Fraction:
-    """A power of two 2^-e with 2^-e |v| in [1/2, 2]: exact scaling that keeps floats in range."""
-    e = v.numerator.bit_length() - v.denominator.bit_length()
-    return Fraction(1, 2**e) if e >= 0 else Fraction(2**-e)
+def _log2(v: Fraction) -> int:
+    """floor-ish binary exponent of a nonzero Fraction (exact to within 1)."""
+    return v.numerator.bit_length() - v.denominator.bit_length()
+
+
+def _balance_exponents(A, n) -> tuple[list[int], list[int]]:
+    """Power-of-two row and column shifts r_i, c_j making |a_ij| 2^(r_i + c_j) close to 1.
+
+    Geometric scaling: alternately set each row's and each column's shift to minus the mean
+    binary exponent of its nonzero entries. A matrix R_i C_j x_ij with small x (the shape of the
+    mixed-magnitude problems that break float LPs) is balanced after one row and one column pass;
+    a few passes settle the rest. Powers of two are exact, so the scaled problem is the same
+    problem; this only makes HiGHS's proposals better.
+    """
+    E = [[(j, _log2(x)) for j, x in enumerate(a) if x] for a in A]
+    r, c = [0] * len(A), [0] * n
+    for _ in range(3):
+        for i, row in enumerate(E):
+            if row:
+                r[i] = -round(sum(e + c[j] for j, e in row) / len(row))
+        tot, cnt = [0] * n, [0] * n
+        for i, row in enumerate(E):
+            for j, e in row:
+                tot[j] += e + r[i]
+                cnt[j] += 1
+        c = [-round(t / k) if k else 0 for t, k in zip(tot, cnt)]
+    for i, row in enumerate(E):  # finally cap every row at |entry| <= 2 (no float overflow)
+        if row:
+            r[i] = -max(e + c[j] for j, e in row)
+    return r, c
 
 
 def _propose_and_certify(A, n):
@@ -450,19 +476,12 @@ def _propose_and_certify(A, n):
     from scipy.optimize import linprog
 
     K = len(A)
-    # Exact power-of-two column then row scaling, only to give HiGHS a well-scaled float matrix.
-    # A column scaling D maps a point x of the scaled cone to d = D x; the row scaling changes
-    # neither the cone nor the support of a Gordan multiplier. Certificates are checked on A.
-    col = []
-    for j in range(n):
-        m = max(abs(a[j]) for a in A)
-        col.append(_pow2_scale(m) if m else _ONE)
-    scaled = [[a[j] * col[j] for j in range(n)] for a in A]
-    for r in scaled:
-        m = max(abs(x) for x in r)
-        if m:
-            s = _pow2_scale(m)
-            r[:] = [x * s for x in r]
+    # Exact power-of-two scaling for HiGHS only: a column scaling D maps a point x of the scaled
+    # cone to d = D x; a row scaling changes neither the cone nor the support of a Gordan
+    # multiplier. Certificates are always checked on A itself.
+    r, c = _balance_exponents(A, n)
+    col = [Fraction(2) ** cj for cj in c]
+    scaled = [[a[j] * col[j] * Fraction(2) ** ri if a[j] else _ZERO for j in range(n)] for a, ri in zip(A, r)]
     F = np.array([[float(x) for x in r] for r in scaled], dtype=np.float64).reshape(K, n)
 
     # Primal proposal: maximise c subject to F x >= c, |x_j| <= 1, c <= 1.
