@@ -160,6 +160,16 @@ def round_array(x, out, p, emin, emax, bias, xmax, over, n_pos, flags):
 
 
 @njit(cache=True)
+def round_array_serial(x, out, p, emin, emax, bias, xmax, over, n_pos, flags):
+    """round_array without threads: waking the thread pool costs more than small arrays take."""
+    for i in range(x.shape[0]):
+        out[i] = round_scalar(x[i], p, emin, emax, bias, xmax, over, n_pos, flags)
+
+
+_PARALLEL_MIN = 1 << 16  # below this many elements the serial loops are faster
+
+
+@njit(cache=True)
 def index_scalar(v, p, emin, emax, bias, xmax, over, n_pos, flags):
     """Index of v in the sorted value table (``Format.values()``), or -1 if v is not in M.
 
@@ -202,6 +212,13 @@ def index_scalar(v, p, emin, emax, bias, xmax, over, n_pos, flags):
 def index_array(v, out, p, emin, emax, bias, xmax, over, n_pos, flags):
     """out[i] = index_scalar(v[i], ...) for 1-D arrays, in parallel."""
     for i in prange(v.shape[0]):
+        out[i] = index_scalar(v[i], p, emin, emax, bias, xmax, over, n_pos, flags)
+
+
+@njit(cache=True)
+def index_array_serial(v, out, p, emin, emax, bias, xmax, over, n_pos, flags):
+    """index_array without threads, for small arrays."""
+    for i in range(v.shape[0]):
         out[i] = index_scalar(v[i], p, emin, emax, bias, xmax, over, n_pos, flags)
 
 
@@ -500,7 +517,8 @@ class Format:
         arr = np.asarray(x, dtype=np.float64)
         flat = np.ascontiguousarray(arr).ravel()
         out = np.empty_like(flat)
-        round_array(flat, out, *self.kernel_args(saturate))
+        kernel = round_array if flat.size >= _PARALLEL_MIN else round_array_serial
+        kernel(flat, out, *self.kernel_args(saturate))
         return float(out[0]) if arr.ndim == 0 else out.reshape(arr.shape)
 
     @cached_property
@@ -530,7 +548,8 @@ class Format:
         if neg and not self.signed:
             return math.nan
         vals, codes = self._pos
-        i = bisect.bisect_right(vals, f) - 1  # vals[i] <= f < vals[i+1]; exact float-Fraction compares
+        key = abs(float(x)) if isinstance(x, float) else f  # float-float compares are exact too
+        i = bisect.bisect_right(vals, key) - 1  # vals[i] <= f < vals[i+1]; exact float-Fraction compares
         if i < 0:  # below the smallest value of a format without zero
             r = vals[0]
         elif vals[i] == f:
@@ -570,7 +589,8 @@ class Format:
         arr = np.asarray(values, dtype=np.float64)
         flat = np.ascontiguousarray(arr).ravel()
         out = np.empty(flat.shape, np.int64)
-        index_array(flat, out, *self.kernel_args())
+        kernel = index_array if flat.size >= _PARALLEL_MIN else index_array_serial
+        kernel(flat, out, *self.kernel_args())
         return out.reshape(arr.shape)
 
     def encode(self, values) -> np.ndarray:
