@@ -5,9 +5,9 @@ exactly one role: ``scipy.optimize.linprog(method="highs")`` *proposes* an answe
 interior point, or a candidate support for a Gordan multiplier), and the proposal is accepted only
 after an exact certificate has been checked in Fractions. A proposal that cannot be certified
 (degenerate or ill-conditioned LP, solver failure) is discarded and the question is settled by a
-small exact simplex (integer tableau, lexicographic anti-cycling), which always ends with a certificate. No
-tolerance ever decides a verdict; the only tolerance in this module picks a candidate support
-out of float output, and a wrong pick merely costs the exact fallback.
+small exact simplex (integer tableau, lexicographic anti-cycling), which always ends with a
+certificate. No tolerance ever decides a verdict; the only tolerance in this module picks a
+candidate support out of float output, and a wrong pick merely costs the exact fallback.
 
 The one question behind both public decisions is **Gordan's alternative**: for rows
 ``a_1..a_K`` in ``Q^n`` exactly one of the following holds
@@ -311,7 +311,8 @@ def cone_interior_point(rows, n: int | None = None, *, method: str = "auto") -> 
     ``method="auto"`` (default) applies the exact shortcuts below, then a HiGHS proposal
     confirmed by an exact certificate, then the exact simplex. ``"highs"`` skips the shortcuts
     (HiGHS, then the exact simplex if the proposal is not certified); ``"simplex"`` uses the exact
-    simplex alone. All methods return the same verdict; they exist to test each path.
+    simplex alone (:func:`_simplex_gordan`). All methods return the same verdict, each with a
+    verified certificate; the choice exists to test and measure each path.
 
     Shortcuts (each exact, each ends in a certificate):
 
@@ -479,10 +480,12 @@ def _propose_and_certify(A, n):
     # Exact power-of-two scaling for HiGHS only: a column scaling D maps a point x of the scaled
     # cone to d = D x; a row scaling changes neither the cone nor the support of a Gordan
     # multiplier. Certificates are always checked on A itself.
-    r, c = _balance_exponents(A, n)
-    col = [Fraction(2) ** cj for cj in c]
-    scaled = [[a[j] * col[j] * Fraction(2) ** ri if a[j] else _ZERO for j in range(n)] for a, ri in zip(A, r)]
-    F = np.array([[float(x) for x in r] for r in scaled], dtype=np.float64).reshape(K, n)
+    row_shift, col_shift = _balance_exponents(A, n)
+    col = [Fraction(2) ** c for c in col_shift]
+    F = np.array(
+        [[float(a[j] * col[j] * Fraction(2) ** s) if a[j] else 0.0 for j in range(n)] for a, s in zip(A, row_shift)],
+        dtype=np.float64,
+    ).reshape(K, n)
 
     # Primal proposal: maximise c subject to F x >= c, |x_j| <= 1, c <= 1.
     res = linprog(
