@@ -389,6 +389,11 @@ class Format:
             parts.append("no subnormals")
         return ", ".join(parts)
 
+    @property
+    def overflow_rule(self) -> str:
+        """What :meth:`round` gives for |x| beyond max (without saturate): +-inf, NaN, or +-max."""
+        return {"ieee": "+-inf", "fn": "NaN", "fnuz": "NaN", "finite": "saturate to +-max"}[self.family]
+
     # -- codes and values -----------------------------------------------------------------------
     def decode(self, codes) -> np.ndarray:
         """Values (float64, NaN/inf for special codes) of integer codes, vectorised and exact."""
