@@ -329,7 +329,8 @@ def cone_interior_point(rows, n: int | None = None, *, method: str = "auto") -> 
       point. When every row is dropped the cone is non-empty. (The reference repository's
       version accepted a column with mixed signs; rows (1) and (-1) are the counterexample.)
       This includes "some coordinate is strictly positive (negative) in every row".
-    * if A d = 1 is solvable (in particular if A has full row rank) that d is a point.
+    * if there are at most n remaining rows and A d = 1 is solvable (in particular if A has full
+      row rank), that d is a point.
     """
     if method not in _METHODS:
         raise FpadError(f"unknown cone method {method!r}; use one of {', '.join(_METHODS)}")
@@ -409,7 +410,9 @@ def _auto(A, n) -> ConeResult:
     if live_rows:
         sub_rows = sorted(live_rows)
         S = [[R[k][j] for j in live_cols] for k in sub_rows]
-        ds = _solve(S, [_ONE] * len(S), len(live_cols))
+        # A d = 1 is tried only when full row rank is possible (K <= n): for taller systems the
+        # elimination costs more than the LP (0.4 s of 0.7 s at 200 x 60) and rarely succeeds.
+        ds = _solve(S, [_ONE] * len(S), len(live_cols)) if len(S) <= len(live_cols) else None
         if ds is not None:
             point, farkas, path = ds, None, "solve-ones"
         else:
