@@ -100,36 +100,43 @@ def _float(typingctx, i):
     return sig, codegen
 
 
+@njit(cache=True, inline="always")
+def _rne(a, b, p, emin, emax):
+    """(r, ue): |x| = a (bits b) rounded to a multiple of u = 2^ue, ties to the even multiple.
+
+    Why it is exact: let ``e`` be the exponent of ``a`` and ``u = 2^(max(e, emin) - p + 1)`` the
+    spacing of the format at ``a`` (subnormal spacing below ``2^emin``). With ``c = 2^52 u``,
+    ``a < 2^p u <= c / 2`` (p <= 11), so ``a + c`` lies in ``[c, 2c)`` where float64 spacing is
+    exactly ``u``: the hardware add rounds ``a`` to a multiple of ``u`` ONCE, ties to the even
+    multiple, and ``- c`` is exact (Sterbenz). An even multiple of ``u`` is an even mantissa field
+    (or the next binade's ``2^p u``), so this is RNE on the encoding for p >= 2, with overflow
+    decided afterwards on the rounded value as IEEE 754 does. NaN needs no test: NaN + c - c is
+    NaN and fails every comparison. Clamping e to emax + 1 keeps c a normal float64; any
+    a >= 2^(emax+2) still gives r > xmax (if a <= c, r >= 2^(emax+2) as a multiple of u; if
+    a > c, fl(a+c) - c >= c > xmax), and so does +-inf.
+    """
+    e = ((b >> 52) & 0x7FF) - 1023
+    ue = min(max(e, emin), emax + 1) - p + 1
+    c = _pow2(ue + 52)
+    return (a + c) - c, ue
+
+
 @njit(cache=True)
 def round_scalar(x, p, emin, emax, bias, xmax, over, n_pos, flags):
     """Round one float64 to the nearest value of the format (one rounding, see module docstring).
 
-    Why it is exact: let ``e`` be the exponent of ``a = |x|`` and ``u = 2^(max(e, emin) - p + 1)``
-    the spacing of the format at ``a`` (subnormal spacing below ``2^emin``). With ``c = 2^52 u``,
-    ``a < 2^p u <= c / 2`` (p <= 11), so ``a + c`` lies in ``[c, 2c)`` where float64 spacing is
-    exactly ``u``: the hardware add rounds ``a`` to a multiple of ``u`` ONCE, ties to the even
-    multiple, and ``- c`` is exact (Sterbenz). An even multiple of ``u`` is an even mantissa field
-    (or the next binade's ``2^p u``), so this is RNE on the encoding for p >= 2. ``a - r`` is exact
-    (both multiples of a's float64 ulp, magnitude <= u/2), which detects ties exactly for the
-    ``up`` rule and for p = 1, where the multiple's parity is not the encoding's parity.
-    (``a - r`` exactness: both are multiples of 2^(e-52) because u >= 2^(e-p+1); if r != 0 then
-    a >= u/2, so |a - r| <= u/2 spans at most 2^52 such units; if r = 0, d = a.)
-    Overflow is decided on the rounded value (``r > xmax``), as IEEE 754 does.
-    The main path is branch-free (sign by bit-or, overflow by select) so the array loop runs at
-    memory speed; only |r| < 2^emin (zeros, flushing, formats without zero) and the tie rules
-    other than plain RNE take branches. NaN needs no test: NaN + c - c is NaN and fails both
-    comparisons. Clamping e to emax + 1 keeps c a normal float64; any a >= 2^(emax+2) still gives
-    r > xmax (if a <= c, r >= 2^(emax+2) as a multiple of u; if a > c, fl(a+c) - c >= c > xmax).
+    Core: :func:`_rne`. ``a - r`` is exact (both are multiples of 2^(e-52) because
+    u >= 2^(e-p+1); if r != 0 then a >= u/2, so |a - r| <= u/2 spans at most 2^52 such units; if
+    r = 0, d = a), which detects ties exactly for the ``up`` rule and for p = 1, where the
+    multiple's parity is not the encoding's parity. Results below 2^emin in magnitude take the
+    zero/flush/no-zero rules; the sign is put back by bit-or.
     """
     b = _bits(x)
     sign = b & np.int64(-0x8000000000000000)
     if x < 0.0 and not (flags & FLAG_SIGNED):
         return np.nan  # negative input to an unsigned format (-0.0 rounds to +0 below)
     a = abs(x)
-    e = ((b >> 52) & 0x7FF) - 1023
-    ue = min(max(e, emin), emax + 1) - p + 1
-    c = _pow2(ue + 52)
-    r = (a + c) - c
+    r, ue = _rne(a, b, p, emin, emax)
     if p == 1 or (flags & FLAG_TIES_UP):
         half = _pow2(ue - 1)
         d = a - r
@@ -152,18 +159,54 @@ def round_scalar(x, p, emin, emax, bias, xmax, over, n_pos, flags):
     return _float(_bits(r) | sign)
 
 
+_BLOCK = 4096  # elements per block of the parallel kernel (input and output stay in L1/L2)
+
+
+@njit(cache=True)
+def _rne_range(x, out, lo, hi, p, emin, emax, xmax, over):
+    """out[lo:hi] = the common path of round_scalar (RNE, overflow, sign kept) in a branch-free,
+    vectorisable loop; returns how many results are below 2^emin in magnitude (those may need
+    the zero/flush rules, so round_scalar redoes them)."""
+    mn = _pow2(emin)
+    small = 0
+    for i in range(lo, hi):
+        b = _bits(x[i])
+        r, ue = _rne(abs(x[i]), b, p, emin, emax)
+        r = over if r > xmax else r
+        small += r < mn
+        out[i] = _float(_bits(r) | (b & np.int64(-0x8000000000000000)))
+    return small
+
+
+@njit(cache=True)
+def _round_range(x, out, lo, hi, p, emin, emax, bias, xmax, over, n_pos, flags):
+    """out[lo:hi] = round_scalar(x[lo:hi]). For signed formats with a zero and p >= 2 under RNE,
+    round_scalar equals the common path whenever the result is >= 2^emin or NaN (the other
+    branches only act below 2^emin), so the fast loop runs first and only small results are redone."""
+    if p > 1 and not (flags & FLAG_TIES_UP) and (flags & FLAG_SIGNED) and (flags & FLAG_ZERO):
+        if _rne_range(x, out, lo, hi, p, emin, emax, xmax, over) == 0:
+            return
+        mn = _pow2(emin)
+        for i in range(lo, hi):
+            if abs(out[i]) < mn:
+                out[i] = round_scalar(x[i], p, emin, emax, bias, xmax, over, n_pos, flags)
+        return
+    for i in range(lo, hi):
+        out[i] = round_scalar(x[i], p, emin, emax, bias, xmax, over, n_pos, flags)
+
+
 @njit(parallel=True, cache=True)
 def round_array(x, out, p, emin, emax, bias, xmax, over, n_pos, flags):
-    """out[i] = round_scalar(x[i], ...) for 1-D float64 arrays, in parallel."""
-    for i in prange(x.shape[0]):
-        out[i] = round_scalar(x[i], p, emin, emax, bias, xmax, over, n_pos, flags)
+    """out[i] = round_scalar(x[i], ...) for 1-D float64 arrays, in parallel blocks."""
+    n = x.shape[0]
+    for j in prange((n + _BLOCK - 1) // _BLOCK):
+        _round_range(x, out, j * _BLOCK, min(n, (j + 1) * _BLOCK), p, emin, emax, bias, xmax, over, n_pos, flags)
 
 
 @njit(cache=True)
 def round_array_serial(x, out, p, emin, emax, bias, xmax, over, n_pos, flags):
     """round_array without threads: waking the thread pool costs more than small arrays take."""
-    for i in range(x.shape[0]):
-        out[i] = round_scalar(x[i], p, emin, emax, bias, xmax, over, n_pos, flags)
+    _round_range(x, out, 0, x.shape[0], p, emin, emax, bias, xmax, over, n_pos, flags)
 
 
 _PARALLEL_MIN = 1 << 16  # below this many elements the serial loops are faster

@@ -316,6 +316,20 @@ def test_random_kernel_vs_exact(name, x):
     assert bits(f.round(x)) == bits(f.round_exact(x))
 
 
+@pytest.mark.parametrize("name", ["e4m3fn", "e4m3fnuz", "bf16", "e3m2:nosub", "e8m0", "e8m0:ties=even", "e2m1"])
+def test_parallel_kernel_and_scalar_kernel_agree(name):
+    """Arrays >= 2^16 take the parallel blocked kernel (fast RNE loop + redo of results below
+    2^emin); it must equal the plain scalar kernel on every element."""
+    f = get_format(name)
+    pts = probe_points(f, 1 if f.nbits <= 8 else 31)
+    x = np.tile(pts, -(-(1 << 17) // len(pts)))[: 1 << 17]
+    assert len(x) == 1 << 17
+    got = f.round(x)
+    ref = [round_scalar(float(v), *f.kernel_args()) for v in x[::7]]
+    assert np.array_equal(bits(got[::7]), bits(ref))
+    assert np.array_equal(bits(got[:5000]), bits([f.round_exact(float(v)) for v in x[:5000]]))
+
+
 def test_round_shapes_and_scalars():
     f = get_format("e4m3fn")
     assert f.round(np.full((2, 3), 1.06)).shape == (2, 3)
