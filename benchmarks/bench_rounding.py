@@ -4,6 +4,8 @@ Run: python benchmarks/bench_rounding.py [--n 10000000] [--repeat 3]
 
 For each format it measures, in the same run and on the same inputs (best of --repeat):
   fpad        Format.round's parallel kernel, float64 in, float64 out, ONE rounding;
+  fpad 1t     the same kernel without threads (round_array_serial);
+  fpad codes  Format.round_codes' kernel: float64 in, uint8/uint16 codes out (like ml_dtypes);
   ml f32      np.float32 array .astype(ml_dtypes type) (the input already float32, i.e. the
               cheapest ml_dtypes path, and correct only because the input is float32-exact);
   ml f64      float64 array .astype(ml_dtypes type) (ml_dtypes goes through float32: two
@@ -23,7 +25,7 @@ import time
 import ml_dtypes
 import numpy as np
 
-from fpad.formats import get_format, round_array
+from fpad.formats import get_format, round_array, round_array_serial, round_codes_array
 
 
 def _inputs(f, n, rng):
@@ -37,12 +39,15 @@ def _inputs(f, n, rng):
     return {"random": rand, "near-ties": near}
 
 
-def _best(fn, repeat):
-    best = float("inf")
+def _best(fns: dict, repeat: int) -> dict:
+    """Best wall time of each function, the repeats interleaved so that load from other
+    processes on a shared machine hits all methods alike."""
+    best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[k] = min(best[k], time.perf_counter() - t0)
     return best
 
 
@@ -53,28 +58,41 @@ def _same(a, b):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000_000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
-    for name, t in [("e4m3fn", ml_dtypes.float8_e4m3fn), ("bf16", ml_dtypes.bfloat16)]:
+    for name, mlt in [("e4m3fn", ml_dtypes.float8_e4m3fn), ("bf16", ml_dtypes.bfloat16)]:
         f = get_format(name)
         kargs = f.kernel_args()
         for label, x in _inputs(f, args.n, rng).items():
             x32 = x.astype(np.float32)
             out = np.empty_like(x)
             round_array(x[:8], out[:8], *kargs)  # compile / load the cache outside the timing
-            t_fpad = _best(lambda: round_array(x, out, *kargs), args.repeat)
-            t_32 = _best(lambda: x32.astype(t), args.repeat)
-            t_64 = _best(lambda: x.astype(t), args.repeat)
+            round_array_serial(x[:8], out[:8], *kargs)
+            codes = np.empty(x.shape, np.uint8 if f.nbits <= 8 else np.uint16)
+            cargs = (*kargs, f.ebits, f.nan_code)
+            round_codes_array(x[:8], codes[:8], *cargs)
+            t = _best(
+                {
+                    "fpad": lambda: round_array(x, out, *kargs),
+                    "fpad 1t": lambda: round_array_serial(x, out, *kargs),
+                    "fpad codes": lambda: round_codes_array(x, codes, *cargs),
+                    "ml f32": lambda: x32.astype(mlt),
+                    "ml f64": lambda: x.astype(mlt),
+                },
+                args.repeat,
+            )
             with np.errstate(all="ignore"):
-                ml64 = x.astype(t).astype(np.float64)
+                ml64 = x.astype(mlt).astype(np.float64)
             wrong = int((~_same(ml64, out)).sum())
             n = args.n
+            rate = {k: f"{n / v / 1e6:7.1f}" for k, v in t.items()}
             print(
-                f"{name:7} {label:9}  fpad {n / t_fpad / 1e6:7.1f} M/s   ml f32 {n / t_32 / 1e6:7.1f} M/s"
-                f"   ml f64 {n / t_64 / 1e6:7.1f} M/s   fpad/ml_f32 {t_32 / t_fpad:5.2f}x"
-                f"   ml f64 wrong: {wrong} of {n}"
+                f"{name:7} {label:9} M values/s: fpad {rate['fpad']}  fpad 1t {rate['fpad 1t']}"
+                f"  fpad codes {rate['fpad codes']}  ml f32 {rate['ml f32']}  ml f64 {rate['ml f64']}"
+                f" | fpad codes / ml f32 = {t['ml f32'] / t['fpad codes']:.2f}x"
+                f" | ml f64 wrong: {wrong} of {n}"
             )
 
 

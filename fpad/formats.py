@@ -211,6 +211,73 @@ def round_array_serial(x, out, p, emin, emax, bias, xmax, over, n_pos, flags):
 
 _PARALLEL_MIN = 1 << 16  # below this many elements the serial loops are faster
 
+round_kernel = round_scalar  # the name docs/DESIGN.md uses for the numba-callable rounding
+
+
+@njit(cache=True)
+def code_scalar(r, p, emin, bias, ebits, flags, nan_code):
+    """Code (bit pattern) of a result r of round_scalar: a value of M, +-0, +-inf or NaN.
+
+    A normal r = 2^e (1 + m/2^M) has field e + bias and mantissa field = the top M bits of r's
+    float64 fraction (exact: r has p = M + 1 significant bits); a subnormal r has field 0 and
+    mantissa r / q (an exact power-of-two scaling, r >= q).
+    """
+    if r != r:
+        return nan_code
+    m = p - 1
+    b = _bits(r)
+    a = abs(r)
+    sign = ((b >> 63) & 1) << (ebits + m) if (flags & FLAG_SIGNED) else 0
+    if a == np.inf:
+        return sign | (((1 << ebits) - 1) << m)
+    if a == 0.0:
+        return sign
+    e = ((b >> 52) & 0x7FF) - 1023
+    if e < emin:
+        return sign | np.int64(a * _pow2(p - 1 - emin))
+    return sign | ((e + bias) << m) | ((b >> (52 - m)) & ((1 << m) - 1))
+
+
+@njit(cache=True)
+def _round_codes_range(x, out, lo, hi, p, emin, emax, bias, xmax, over, n_pos, flags, ebits, nan_code):
+    """out[lo:hi] = codes of round_scalar(x[lo:hi]). As in _round_range, for signed RNE formats
+    with a zero a vectorisable loop handles results in [2^emin, xmax] (normal codes); the others
+    (small, overflowed, NaN) are redone through round_scalar and code_scalar."""
+    m = p - 1
+    if p > 1 and not (flags & FLAG_TIES_UP) and (flags & FLAG_SIGNED) and (flags & FLAG_ZERO):
+        mn = _pow2(emin)
+        odd = 0
+        for i in range(lo, hi):
+            b = _bits(x[i])
+            r, ue = _rne(abs(x[i]), b, p, emin, emax)
+            rb = _bits(r)
+            odd += (r < mn) | (r > xmax) | (r != r)
+            out[i] = (((b >> 63) & 1) << (ebits + m)) | ((((rb >> 52) & 0x7FF) - 1023 + bias) << m) | ((rb >> (52 - m)) & ((1 << m) - 1))
+        if odd == 0:
+            return
+        for i in range(lo, hi):
+            r, ue = _rne(abs(x[i]), _bits(x[i]), p, emin, emax)
+            if not (r >= mn and r <= xmax):
+                out[i] = code_scalar(round_scalar(x[i], p, emin, emax, bias, xmax, over, n_pos, flags), p, emin, bias, ebits, flags, nan_code)
+        return
+    for i in range(lo, hi):
+        out[i] = code_scalar(round_scalar(x[i], p, emin, emax, bias, xmax, over, n_pos, flags), p, emin, bias, ebits, flags, nan_code)
+
+
+@njit(parallel=True, cache=True)
+def round_codes_array(x, out, p, emin, emax, bias, xmax, over, n_pos, flags, ebits, nan_code):
+    """out[i] = code of round_scalar(x[i], ...) (what ml_dtypes' astype returns), in parallel."""
+    n = x.shape[0]
+    for j in prange((n + _BLOCK - 1) // _BLOCK):
+        lo, hi = j * _BLOCK, min(n, (j + 1) * _BLOCK)
+        _round_codes_range(x, out, lo, hi, p, emin, emax, bias, xmax, over, n_pos, flags, ebits, nan_code)
+
+
+@njit(cache=True)
+def round_codes_array_serial(x, out, p, emin, emax, bias, xmax, over, n_pos, flags, ebits, nan_code):
+    """round_codes_array without threads, for small arrays."""
+    _round_codes_range(x, out, 0, x.shape[0], p, emin, emax, bias, xmax, over, n_pos, flags, ebits, nan_code)
+
 
 @njit(cache=True)
 def index_scalar(v, p, emin, emax, bias, xmax, over, n_pos, flags):
@@ -629,6 +696,29 @@ class Format:
         assert np.array_equal(uniq, self._table)
         return fin[first]
 
+    @property
+    def nan_code(self) -> int:
+        """Canonical NaN code (ieee: +, top field, quiet bit; fn: +, all ones; fnuz: 0x80); -1 if none."""
+        efull, mfull = (1 << self.ebits) - 1, (1 << self.mbits) - 1
+        if self.family == "ieee":
+            return (efull << self.mbits) | (1 << (self.mbits - 1))
+        if self.family == "fn":
+            return (efull << self.mbits) | mfull
+        return 1 << (self.nbits - 1) if self.family == "fnuz" else -1
+
+    def round_codes(self, x, saturate: bool = False) -> np.ndarray:
+        """Codes (uint8/16/32) of :meth:`round` of float64 x: the one-rounding analogue of
+        ml_dtypes' ``astype``. NaN results get :attr:`nan_code`; a NaN-less format given NaN
+        raises FpadError."""
+        arr = np.asarray(x, dtype=np.float64)
+        flat = np.ascontiguousarray(arr).ravel()
+        if self.n_nan_codes == 0 and np.isnan(flat).any():
+            raise FpadError(f"format {self.name} has no NaN code and the input holds NaN")
+        out = np.empty(flat.shape, self._code_dtype())
+        kernel = round_codes_array if flat.size >= _PARALLEL_MIN else round_codes_array_serial
+        kernel(flat, out, *self.kernel_args(saturate), self.ebits, self.nan_code)
+        return out.reshape(arr.shape)
+
     def _code_dtype(self):
         return np.uint8 if self.nbits <= 8 else (np.uint16 if self.nbits <= 16 else np.uint32)
 
@@ -655,10 +745,7 @@ class Format:
         if nan.any():
             if self.n_nan_codes == 0:
                 raise FpadError(f"format {self.name} has no NaN code; round with saturate=True or avoid NaN")
-            efull, mfull = (1 << self.ebits) - 1, (1 << self.mbits) - 1
-            code = {"ieee": (efull << self.mbits) | (1 << (self.mbits - 1)) if self.mbits else 0,
-                    "fn": (efull << self.mbits) | mfull, "fnuz": sign}[self.family]
-            out[nan] = code
+            out[nan] = self.nan_code
         inf = np.isinf(flat)
         if inf.any():
             if not self.has_inf:

@@ -330,6 +330,36 @@ def test_parallel_kernel_and_scalar_kernel_agree(name):
     assert np.array_equal(bits(got[:5000]), bits([f.round_exact(float(v)) for v in x[:5000]]))
 
 
+@pytest.mark.parametrize("name", sorted(NAMED) + ["e3m2:nosub", "e8m0:ties=even", "e5m2:ties=up"])
+def test_round_codes_equal_encode_of_round(name):
+    """round_codes (codes straight from float64, serial and parallel) = encode(round(x)), and
+    = ml_dtypes' codes on float32 inputs except where ml_dtypes makes NaN (sign and payload)."""
+    f = get_format(name)
+    x = probe_points(f, 1 if f.nbits <= 8 else 13)
+    if f.n_nan_codes == 0:
+        x = x[~np.isnan(x)]
+    r = f.round(x)
+    nan = np.isnan(r)
+    expect = np.full(len(x), f.nan_code)
+    expect[~nan] = f.encode(r[~nan])
+    assert np.array_equal(f.round_codes(x), expect)
+    big = np.tile(x, -(-(1 << 16) // len(x)))
+    assert np.array_equal(f.round_codes(big), np.tile(expect, len(big) // len(x)))
+    if name in ML:
+        with np.errstate(all="ignore"):
+            x32 = x[np.abs(x) < 3e38].astype(np.float32)
+            ref = x32.astype(ML[name]).view(np.uint8 if f.nbits <= 8 else np.uint16)
+        mine = f.round_codes(x32.astype(np.float64))
+        keep = ~np.isnan(f.decode(ref))
+        assert np.array_equal(mine[keep], ref[keep])
+
+
+def test_round_codes_no_nan_format():
+    with pytest.raises(FpadError, match="no NaN code"):
+        get_format("e2m1").round_codes([np.nan])
+    assert get_format("e4m3fn").round_codes([1.0, -464.0, 1e9]).tolist() == [0x38, 0xFE, 0x7F]
+
+
 def test_round_shapes_and_scalars():
     f = get_format("e4m3fn")
     assert f.round(np.full((2, 3), 1.06)).shape == (2, 3)
