@@ -34,6 +34,17 @@ rounded magnitude exceeds ``max``, or the input is +-inf): ``ieee`` -> +-inf, ``
 -> NaN, ``finite`` -> +-max; ``saturate=True`` gives +-max for every family. NaN input gives
 NaN. Unsigned formats give NaN for negative inputs; formats without a zero give NaN for 0 and
 round positive values below the smallest value up to it (ml_dtypes' e8m0 behaviour).
+:meth:`Format.round_exact` is the slow exact twin (any real, incl. Fractions, so it also rounds
+exact rationals once); :meth:`Format.round_codes` returns codes, like ml_dtypes' ``astype``.
+
+Kernels (numba, for compiled engine loops; parameters are plain numbers from
+:meth:`Format.kernel_args`): ``round_scalar`` (alias ``round_kernel``) and the array kernels
+``round_array`` / ``round_codes_array``; ``index_scalar`` / ``index_array`` map a value to its
+index in :attr:`Format.value_table` (= :meth:`Format.values`), -1 if it is not in M;
+``code_scalar`` gives the bit pattern of a rounded value. The rounding rule is a separate pure
+function of (x, parameters), so other evaluation semantics can reuse it. Caveat for callers:
+``round_scalar`` rounds the float64 it is given; it is a single rounding of a real only if that
+real is exactly the float64 (use ``round_exact`` for Fractions).
 """
 
 from __future__ import annotations
@@ -45,7 +56,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange
