@@ -50,6 +50,7 @@ real is exactly the float64 (use ``round_exact`` for Fractions).
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -854,40 +855,46 @@ def get_format(spec, *, subnormals: bool | None = None, ties: str | None = None)
 
     Generic strings are ``e{E}m{M}[b{BIAS}][fn|fnuz|f]`` (see the module docstring), optionally
     followed by ``:nosub`` (drop the subnormal values) and ``:ties=even`` / ``:ties=up``. The
-    keywords ``subnormals=False`` and ``ties=...`` do the same.
+    keywords ``subnormals=False`` and ``ties=...`` do the same (and win over the modifiers).
+    Equal specs give the same object, so its value tables are built once.
     """
     if isinstance(spec, Format):
-        fmt = spec
-    elif isinstance(spec, str):
-        parts = spec.strip().lower().split(":")
-        fmt = _parse_base(parts[0])
-        for mod in parts[1:]:
-            if mod == "nosub":
-                subnormals = False if subnormals is None else subnormals
-            elif mod.startswith("ties=") and mod[5:] in TIES:
-                ties = mod[5:] if ties is None else ties
-            else:
-                raise FpadError(f"format {spec!r}: unknown modifier {mod!r}; accepted: :nosub, :ties=even, :ties=up")
-    else:
-        try:
-            name = np.dtype(spec).name
-        except TypeError:
-            raise FpadError(f"unknown format {spec!r}; {_ACCEPTED}") from None
-        if name not in NAMED and name not in ALIASES:
-            raise FpadError(f"dtype {name} is not a low-precision format fpad tabulates; {_ACCEPTED}")
-        fmt = _parse_base(name)
-    changes = {}
-    if subnormals is not None and subnormals != fmt.subnormals and fmt.zero:
-        changes["subnormals"] = subnormals
-    if ties is not None and ties != fmt.ties:
-        changes["ties"] = ties
-    if changes:
-        name = fmt.name.split(":")[0]
-        sub = changes.get("subnormals", fmt.subnormals)
-        tie = changes.get("ties", fmt.ties)
-        default_ties = NAMED.get(name, fmt).ties if name in NAMED else "even"
-        name += (":nosub" if not sub and fmt.mbits > 0 else "") + (f":ties={tie}" if tie != default_ties else "")
-        fmt = Format(name, fmt.ebits, fmt.mbits, fmt.bias, fmt.family, fmt.signed, sub, fmt.zero, tie)
-    if fmt.n_positive == 0:
-        raise FpadError(f"format {fmt.name}: has no finite non-zero value; use more exponent or mantissa bits")
-    return fmt
+        return _variant(spec, subnormals, ties)
+    if isinstance(spec, str):
+        return _from_string(spec.strip().lower(), subnormals, ties)
+    try:
+        name = np.dtype(spec).name
+    except TypeError:
+        raise FpadError(f"unknown format {spec!r}; {_ACCEPTED}") from None
+    if name not in NAMED and name not in ALIASES:
+        raise FpadError(f"dtype {name} is not a low-precision format fpad tabulates; {_ACCEPTED}")
+    return _from_string(name, subnormals, ties)
+
+
+@functools.lru_cache(maxsize=512)
+def _from_string(spec: str, subnormals: bool | None, ties: str | None) -> Format:
+    base, *mods = spec.split(":")
+    for mod in mods:
+        if mod == "nosub":
+            subnormals = False if subnormals is None else subnormals
+        elif mod.startswith("ties=") and mod[5:] in TIES:
+            ties = mod[5:] if ties is None else ties
+        else:
+            raise FpadError(f"format {spec!r}: unknown modifier {mod!r}; accepted: :nosub, :ties=even, :ties=up")
+    return _variant(_parse_base(base), subnormals, ties)
+
+
+@functools.lru_cache(maxsize=512)
+def _variant(fmt: Format, subnormals: bool | None, ties: str | None) -> Format:
+    """fmt with its subnormals / tie rule changed (named with the :nosub / :ties= modifiers)."""
+    # subnormals only mean something for a format with a zero and mantissa bits
+    sub = fmt.subnormals if (subnormals is None or not fmt.zero or fmt.mbits == 0) else subnormals
+    tie = fmt.ties if ties is None else ties
+    if (sub, tie) == (fmt.subnormals, fmt.ties):
+        return fmt
+    base = fmt.name.split(":")[0]
+    default_ties = NAMED[base].ties if base in NAMED else "even"
+    name = base + ("" if sub or not fmt.zero or fmt.mbits == 0 else ":nosub")
+    name += f":ties={tie}" if tie != default_ties else ""
+    new = Format(name, fmt.ebits, fmt.mbits, fmt.bias, fmt.family, fmt.signed, sub, fmt.zero, tie)
+    return NAMED[base] if NAMED.get(base) == new else new

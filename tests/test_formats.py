@@ -418,6 +418,18 @@ def test_names_aliases_dtypes():
     assert get_format("e2m1fn") is NAMED["e2m1"]  # ml_dtypes' name, not the generic fn rule
 
 
+def test_modifiers_and_identity():
+    """Equal specs give one object (tables built once); modifiers and keywords agree."""
+    assert get_format("e4m3fn", subnormals=False) is get_format("E4M3FN:nosub")
+    assert get_format("e4m3fn:nosub", subnormals=True) is NAMED["e4m3fn"]  # keyword wins
+    even = get_format("e8m0:ties=even")
+    assert (even.name, even.ties) == ("e8m0:ties=even", "even")
+    assert get_format(even, ties="up") is NAMED["e8m0"] and get_format("e8m0:nosub") is NAMED["e8m0"]
+    assert get_format("e5m3:nosub:ties=up").name == "e5m3:nosub:ties=up"
+    with pytest.raises(FpadError, match="unknown tie rule 'odd'"):
+        get_format("e4m3", ties="odd")
+
+
 @pytest.mark.parametrize(
     "spec, msg",
     [
