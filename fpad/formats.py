@@ -257,14 +257,14 @@ def _round_codes_range(x, out, lo, hi, p, emin, emax, bias, xmax, over, n_pos, f
     m = p - 1
     if p > 1 and not (flags & FLAG_TIES_UP) and (flags & FLAG_SIGNED) and (flags & FLAG_ZERO):
         mn = _pow2(emin)
-        odd = 0
+        redo = 0
         for i in range(lo, hi):
             b = _bits(x[i])
             r, ue = _rne(abs(x[i]), b, p, emin, emax)
             rb = _bits(r)
-            odd += (r < mn) | (r > xmax) | (r != r)
+            redo += (r < mn) | (r > xmax) | (r != r)
             out[i] = (((b >> 63) & 1) << (ebits + m)) | ((((rb >> 52) & 0x7FF) - 1023 + bias) << m) | ((rb >> (52 - m)) & ((1 << m) - 1))
-        if odd == 0:
+        if redo == 0:
             return
         for i in range(lo, hi):
             r, ue = _rne(abs(x[i]), _bits(x[i]), p, emin, emax)
