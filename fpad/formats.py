@@ -577,9 +577,13 @@ class Format:
             v = np.concatenate([v[:i], [-0.0], v[i:]])
         return v
 
+    @cached_property
+    def _fractions(self) -> tuple[Fraction, ...]:
+        return tuple(Fraction(t) for t in self._table_list)
+
     def values_fraction(self) -> list[Fraction]:
-        """The sorted distinct finite values as exact Fractions."""
-        return [Fraction(t) for t in self._table_list]
+        """The sorted distinct finite values as exact Fractions (a new list; built once)."""
+        return list(self._fractions)
 
     def contains(self, x) -> bool:
         """Exact membership of a real x (int, float, Fraction, Decimal) in M."""
