@@ -87,6 +87,11 @@ KERNEL_LIMIT = 2 * 10**8
 
 _ZERO = Fraction(0)
 
+# Counts of blocks already seen, keyed by (format, proxy, canonical block form): a block's counts
+# depend on nothing else, so sweeps over widths or batch sizes count each distinct block once.
+_BLOCK_CACHE: dict[tuple, "BlockCounts"] = {}
+_BLOCK_CACHE_MAX = 4096
+
 
 @dataclass(frozen=True)
 class BlockCounts:
@@ -304,8 +309,7 @@ class _Counter:
         self.M = fmt.n_values
         self.Mvals = fmt.values_fraction()
         self.Mset = set(self.Mvals)
-        self.cache: dict[tuple, BlockCounts] = {}
-        self.log: list[str] = []
+        self.cache: dict[tuple, BlockCounts] = {}  # canonical key -> counts, for this problem
 
     def program_counts(self, program: Program, values, free: list[int]) -> tuple[BlockCounts, bool]:
         """Lemma S on a whole program; returns (counts, whether anything was reduced)."""
@@ -332,7 +336,13 @@ class _Counter:
     def block_counts(self, block: _Block, values) -> BlockCounts:
         if block.key in self.cache:
             return self.cache[block.key]
-        bc = self._scaled(block, values) or self._bias_solve(block, values) or self._brute(block, values)
+        gkey = (self.fmt, self.proxy, block.key)
+        bc = _BLOCK_CACHE.get(gkey)
+        if bc is None:
+            bc = self._scaled(block, values) or self._bias_solve(block, values) or self._brute(block, values)
+            if len(_BLOCK_CACHE) >= _BLOCK_CACHE_MAX:
+                _BLOCK_CACHE.clear()
+            _BLOCK_CACHE[gkey] = bc
         self.cache[block.key] = bc
         return bc
 

@@ -1,0 +1,129 @@
+"""fpad.structured equals brute force (the oracle on every point) and the closed forms."""
+
+from fractions import Fraction
+
+import pytest
+
+from fpad.enumerate import count_exhaustive, count_exhaustive_reference
+from fpad.formats import get_format
+from fpad.network import NetworkSpec
+from fpad.structured import structured_count
+
+
+def one_hidden(width, inputs, act="relu", bias=True, proxy="pytorch", free=None, reduce="sum", weights=None,
+               fixed=None):
+    out = {"reduce": reduce}
+    if weights is not None:
+        out["weights"] = weights
+    d = {
+        "inputs": inputs,
+        "layers": [
+            {"kind": "dense", "width": width, "bias": bias, "activation": act},
+            {"kind": "dense", "width": 1, "bias": True, "activation": "identity"},
+        ],
+        "output": out,
+        "ad": {"proxy": proxy},
+        "params": {"free": free or (["L1.W", "L1.b", "L2.W", "L2.b"] if bias else ["L1.W", "L2.W", "L2.b"])},
+    }
+    if fixed:
+        d["params"]["fixed"] = fixed
+    return NetworkSpec.from_dict(d)
+
+
+def counts(r):
+    return (r.points, r.touched, r.ndf, r.inc, r.clarke_ok)
+
+
+CASES = [
+    # (format, network kwargs): every point of the grid goes through the oracle
+    ("e2m0f", dict(width=2, inputs=[[1]], free=["L1.W", "L1.b"])),
+    ("e2m0f", dict(width=2, inputs=[[1]], bias=False, free=["L1.W", "L2.W"])),
+    ("e2m0f", dict(width=1, inputs=[[1], [-2]], act="relu6")),
+    ("e2m0f", dict(width=1, inputs=[[0.5], [-1]], act="abs")),
+    ("e2m0f", dict(width=1, inputs=[[1], [2]], act="leaky_relu:1/4", proxy="mix:1/2")),
+    ("e2m0f", dict(width=1, inputs=[[1], [2]], proxy="const:7")),
+    ("e2m0f", dict(width=1, inputs=[[1], [-1], [2]], act="hardtanh", free=["L1.W", "L1.b", "L2.W"])),
+    # ICLR 2024 Lemma 3 mechanism: bias network, B = 2, HardSigmoid, PyTorch proxy -> inc != 0
+    ("e2m1", dict(width=1, inputs=[[3], [-3]], act="hardsigmoid", free=["L1.W", "L1.b", "L2.W"])),
+    ("e2m1", dict(width=1, inputs=[[1], [-1]], act="relu6", bias=False, free=["L1.W", "L2.W"])),
+    ("e2m1", dict(width=2, inputs=[[1], [0.5]], act="relu", bias=False, proxy="right", free=["L1.W", "L2.W[0,0]"])),
+]
+
+
+@pytest.mark.parametrize("fmt,kw", CASES)
+def test_structured_equals_oracle_on_every_point(fmt, kw):
+    problem = one_hidden(**kw).build(get_format(fmt))
+    got = structured_count(problem)
+    assert got is not None and got.method == "structured"
+    assert counts(got) == counts(count_exhaustive_reference(problem))
+
+
+def test_lemma3_inc_through_the_oracle_path():
+    # weight fixed to 1, (b, v) free: at b = 0 both samples sit on kinks (3 and -3) whose forms are
+    # parallel, P is differentiable with dP/db = v/3 but AD returns 0: inc for every v != 0
+    problem = one_hidden(1, [[3], [-3]], act="hardsigmoid", free=["L1.b", "L2.W"],
+                         fixed={"L1.W": [[1]], "L2.b": [0]}).build(get_format("e2m1"))
+    got = structured_count(problem)
+    assert counts(got) == counts(count_exhaustive_reference(problem))
+    assert got.inc == 14  # |M| - 1
+
+
+def test_structured_equals_compiled_kernel_e3m2():
+    # the compiled kernel as the brute-force reference on a larger grid (63^3 points)
+    problem = one_hidden(2, [[1], [-0.5]], act="relu6", reduce="weighted", weights=[1],
+                         free=["L1.W[0,0]", "L1.b[0]", "L1.b[1]"]).build(get_format("e3m2"))
+    got = structured_count(problem)
+    assert counts(got) == counts(count_exhaustive(problem))
+
+
+def test_output_weight_zero_coefficient():
+    # L2.W fixed to 0 for unit 1: its kinks are touched, never ndf (sigma = 0)
+    problem = one_hidden(2, [[1]], free=["L1.W", "L1.b"], fixed={"L2.W": [[1, 0]], "L2.b": [0]}).build(get_format("e2m0f"))
+    assert counts(structured_count(problem)) == counts(count_exhaustive_reference(problem))
+
+
+def test_factor_out_and_closed_forms():
+    fmt = get_format("e4m3fn")
+    M = fmt.n_values
+    assert M == 253
+    # width 8, all 25 parameters free: 8 identical blocks (u, b, v) and the output bias
+    problem = one_hidden(8, [[1]]).build(fmt)
+    r = structured_count(problem)
+    assert len(problem.free) == 25 and r.points == M**25
+    # per block: touched iff b = -u (always in the symmetric M), ndf iff additionally v != 0
+    assert r.extra["factored_out"] == ["L2.b[0]"]
+    assert r.extra["blocks"][0]["times"] == 8
+    assert r.extra["blocks"][0]["ndf"] == M * (M - 1)  # density (|M|-1)/|M|^2 (paper 4.1c)
+    assert r.ndf == M**25 - M * (M**3 - M * (M - 1)) ** 8
+    assert r.touched == M**25 - M * (M**3 - M * M) ** 8
+    assert r.inc == 0 and r.clarke_ok == r.ndf  # PyTorch's ReLU'(0) = 0 = D^- is in the Clarke set
+    assert r.elapsed_s < 10
+
+
+def test_sum_of_relu_biases_closed_form():
+    fmt = get_format("e5m2")
+    M = fmt.n_values
+    n = 7
+    d = {
+        "inputs": [[0]],
+        "layers": [{"kind": "dense", "width": n, "weights": [[0]] * n, "bias": True, "activation": "relu"}],
+        "output": {"reduce": "sum"},
+        "params": {"free": ["L1.b"]},
+    }
+    r = structured_count(NetworkSpec.from_dict(d).build(fmt))
+    assert r.density == 1 - (1 - Fraction(1, M)) ** n
+    assert r.inc == 0
+
+
+def test_no_reduction_returns_none():
+    d = {
+        "inputs": [[1]],
+        "layers": [
+            {"kind": "dense", "width": 1, "bias": True, "activation": "relu"},
+            {"kind": "dense", "width": 1, "bias": True, "activation": "relu"},
+        ],
+        "output": {"reduce": "sum"},
+        "params": {"free": ["L1.W", "L1.b", "L2.W"]},
+    }
+    # the second pre-activation a * relu(u + b1) is not affine in the free parameters
+    assert structured_count(NetworkSpec.from_dict(d).build(get_format("e2m1"))) is None
