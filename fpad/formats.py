@@ -81,6 +81,7 @@ FLAG_NEGZERO = 2  # -0 is a value (signed, has zero, not fnuz)
 FLAG_SUBNORMALS = 4  # exponent field 0 holds subnormal values
 FLAG_ZERO = 8  # the format has a zero (else field 0 is a normal binade)
 FLAG_TIES_UP = 16  # ties go to the larger magnitude (else to the even encoding)
+_SIGN = np.int64(-0x8000000000000000)  # the float64 sign bit as an int64 mask
 
 
 @intrinsic
@@ -143,7 +144,7 @@ def round_scalar(x, p, emin, emax, bias, xmax, over, n_pos, flags):
     zero/flush/no-zero rules; the sign is put back by bit-or.
     """
     b = _bits(x)
-    sign = b & np.int64(-0x8000000000000000)
+    sign = b & _SIGN
     if x < 0.0 and not (flags & FLAG_SIGNED):
         return np.nan  # negative input to an unsigned format (-0.0 rounds to +0 below)
     a = abs(x)
@@ -174,32 +175,35 @@ _BLOCK = 4096  # elements per block of the parallel kernel (input and output sta
 
 
 @njit(cache=True)
-def _rne_range(x, out, lo, hi, p, emin, emax, xmax, over):
-    """out[lo:hi] = the common path of round_scalar (RNE, overflow, sign kept) in a branch-free,
-    vectorisable loop; returns how many results are below 2^emin in magnitude (those may need
-    the zero/flush rules, so round_scalar redoes them)."""
-    mn = _pow2(emin)
+def _rne_range(x, out, lo, hi, p, emin, emax, xmax, over, lim, negzero):
+    """out[lo:hi] = the common path of round_scalar in a branch-free, vectorisable loop: RNE
+    (subnormal spacing below 2^emin), overflow, the sign put back by bit-or except on a zero
+    result of a format without -0. Returns how many results are below ``lim`` (2^emin for a
+    format without subnormals, whose flush rule this loop does not apply; else 0)."""
     small = 0
     for i in range(lo, hi):
         b = _bits(x[i])
         r, ue = _rne(abs(x[i]), b, p, emin, emax)
         r = over if r > xmax else r
-        small += r < mn
-        out[i] = _float(_bits(r) | (b & np.int64(-0x8000000000000000)))
+        small += r < lim
+        keep = (r != 0.0) | negzero
+        out[i] = _float(_bits(r) | ((b & _SIGN) if keep else np.int64(0)))
     return small
 
 
 @njit(cache=True)
 def _round_range(x, out, lo, hi, p, emin, emax, bias, xmax, over, n_pos, flags):
     """out[lo:hi] = round_scalar(x[lo:hi]). For signed formats with a zero and p >= 2 under RNE,
-    round_scalar equals the common path whenever the result is >= 2^emin or NaN (the other
-    branches only act below 2^emin), so the fast loop runs first and only small results are redone."""
+    round_scalar's other branches only act on results below 2^emin and then only flush (no
+    subnormals) or drop the sign of a zero (no -0); the fast loop applies the latter, so only
+    results below 2^emin of formats without subnormals are redone."""
     if p > 1 and not (flags & FLAG_TIES_UP) and (flags & FLAG_SIGNED) and (flags & FLAG_ZERO):
-        if _rne_range(x, out, lo, hi, p, emin, emax, xmax, over) == 0:
+        lim = 0.0 if (flags & FLAG_SUBNORMALS) else _pow2(emin)
+        negzero = (flags & FLAG_NEGZERO) != 0
+        if _rne_range(x, out, lo, hi, p, emin, emax, xmax, over, lim, negzero) == 0:
             return
-        mn = _pow2(emin)
         for i in range(lo, hi):
-            if abs(out[i]) < mn:
+            if abs(out[i]) < lim:
                 out[i] = round_scalar(x[i], p, emin, emax, bias, xmax, over, n_pos, flags)
         return
     for i in range(lo, hi):
@@ -249,26 +253,64 @@ def code_scalar(r, p, emin, bias, ebits, flags, nan_code):
     return sign | ((e + bias) << m) | ((b >> (52 - m)) & ((1 << m) - 1))
 
 
+@njit(cache=True, inline="always")
+def _normal_code(b, m, bias):
+    """Magnitude code of |x| (float64 bits b) rounded to p = m + 1 bits by integer RNE on the
+    bit pattern, valid when the result is a normal value of the format (see _round_codes_range).
+
+    Adding 2^(sh-1) - 1 + lsb to the 63 magnitude bits and shifting right by sh = 52 - m rounds
+    the significand to m fraction bits, ties to even (lsb = last kept bit); a carry out of the
+    significand increments the exponent field, which is the right rollover to the next binade.
+    Subtracting (1023 - bias) << m re-biases the exponent field.
+    """
+    sh = 52 - m
+    ab = b & np.int64(0x7FFFFFFFFFFFFFFF)
+    return ((ab + ((np.int64(1) << (sh - 1)) - 1) + ((ab >> sh) & 1)) >> sh) - ((1023 - bias) << m)
+
+
+@njit(cache=True, inline="always")
+def _fast_code(x, m, bias, mn, c_sub, inv_q):
+    """Magnitude code of round_scalar(x) for signed RNE formats with zero and subnormals, valid
+    unless it exceeds code(max) or x is NaN (see _round_codes_range)."""
+    b = _bits(x)
+    cn = _normal_code(b, m, bias)
+    # |x| < 2^emin: round to a multiple of q with the _rne add (min() keeps the int conversion
+    # in range and maps NaN to 2^emin; NaN is redone anyway)
+    cs = np.int64((((min(abs(x), mn)) + c_sub) - c_sub) * inv_q)
+    return cn if cn >= (np.int64(1) << m) else cs
+
+
 @njit(cache=True)
 def _round_codes_range(x, out, lo, hi, p, emin, emax, bias, xmax, over, n_pos, flags, ebits, nan_code):
-    """out[lo:hi] = codes of round_scalar(x[lo:hi]). As in _round_range, for signed RNE formats
-    with a zero a vectorisable loop handles results in [2^emin, xmax] (normal codes); the others
-    (small, overflowed, NaN) are redone through round_scalar and code_scalar."""
+    """out[lo:hi] = codes of round_scalar(x[lo:hi]).
+
+    For signed RNE formats with a zero, a vectorisable loop (_fast_code) gives the magnitude
+    code c: if the integer rounding of _normal_code gives a normal code (>= 2^m) it equals
+    round_scalar's, because (i) for |x| >= 2^emin the format's spacing is the p-bit spacing
+    used; (ii) for |x| < 2^emin the finer p-bit rounding gives 2^m (= 2^emin) only if
+    |x| >= 2^emin - q/4, where rounding with spacing q also gives 2^emin. Otherwise |x| rounds
+    below or to 2^emin with spacing q, which the _rne add computes exactly (c = r / q). The sign
+    bit is dropped from a zero of a format without -0. Redone through round_scalar and
+    code_scalar: NaN, c > code(max) (overflow, inf), and for formats without subnormals every
+    c < 2^m (the flush rule).
+    """
     m = p - 1
     if p > 1 and not (flags & FLAG_TIES_UP) and (flags & FLAG_SIGNED) and (flags & FLAG_ZERO):
-        mn = _pow2(emin)
+        hi_code = code_scalar(xmax, p, emin, bias, ebits, flags, nan_code)
+        lim_code = 0 if (flags & FLAG_SUBNORMALS) else (np.int64(1) << m)
+        negzero = (flags & FLAG_NEGZERO) != 0
+        mn, c_sub, inv_q = _pow2(emin), _pow2(emin - m + 52), _pow2(m - emin)
         redo = 0
         for i in range(lo, hi):
-            b = _bits(x[i])
-            r, ue = _rne(abs(x[i]), b, p, emin, emax)
-            rb = _bits(r)
-            redo += (r < mn) | (r > xmax) | (r != r)
-            out[i] = (((b >> 63) & 1) << (ebits + m)) | ((((rb >> 52) & 0x7FF) - 1023 + bias) << m) | ((rb >> (52 - m)) & ((1 << m) - 1))
+            c = _fast_code(x[i], m, bias, mn, c_sub, inv_q)
+            redo += (c > hi_code) | (c < lim_code) | (x[i] != x[i])
+            keep = (c != 0) | negzero
+            out[i] = c | (((_bits(x[i]) >> 63) & 1) << (ebits + m) if keep else np.int64(0))
         if redo == 0:
             return
         for i in range(lo, hi):
-            r, ue = _rne(abs(x[i]), _bits(x[i]), p, emin, emax)
-            if not (r >= mn and r <= xmax):
+            c = _fast_code(x[i], m, bias, mn, c_sub, inv_q)
+            if c > hi_code or c < lim_code or x[i] != x[i]:
                 out[i] = code_scalar(round_scalar(x[i], p, emin, emax, bias, xmax, over, n_pos, flags), p, emin, bias, ebits, flags, nan_code)
         return
     for i in range(lo, hi):
