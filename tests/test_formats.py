@@ -97,7 +97,8 @@ def probe_points(f, stride: int = 1) -> np.ndarray:
     mids = ((t[:-1] + t[1:]) / 2)[::stride]
     core = np.concatenate([mids, t[::stride], [t[-2], (t[-2] + t[-1]) / 2, t[-1], 2 * t[-1]]])
     near = np.concatenate([core, np.nextafter(core, np.inf), np.nextafter(core, -np.inf)])
-    special = [0.0, 5e-324, 1e-300, 1e300, np.inf, np.nan, f.min / 2, f.min_normal / 2]
+    nan_max_payload = np.array([0x7FFFFFFFFFFFFFFF]).view(np.float64)[0]  # wraps naive bit tricks
+    special = [0.0, 5e-324, 1e-300, 1e300, np.inf, np.nan, nan_max_payload, f.min / 2, f.min_normal / 2]
     x = np.concatenate([near, special])
     return np.concatenate([x, -x])
 
