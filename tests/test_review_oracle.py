@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 
 from fpad import exact
 from fpad.activations import get_activation
+from fpad.errors import FpadError
 from fpad.formats import get_format
 from fpad.graph import ACT, CONST, LIN, MAX, MUL, PARAM, Program
 from fpad.network import NetworkSpec
@@ -432,7 +433,7 @@ def test_reference_on_closed_forms():
     # on the diagonal the one-sided partials differ (the reference skips such rays)
     assert limit_partials(p, [F(0)] * 2, [0, 1], (1, 1), 1) == (1, 1)
     assert limit_partials(p, [F(0)] * 2, [0, 1], (1, 1), -1) == (0, 0)
-    # second-order sign decides the piece: relu6(6 + w^2 - w^2 ... ) style: relu(w*w) - relu(-w*w) = w^2
+    # the sign of a second-order term decides the piece: relu(w*w) - relu(-w*w) = w^2
     p = _prog(lambda p, w: p.lin([(1, p.act(RELU, p.mul(w[0], w[0]))), (-1, p.act(RELU, p.lin([(-1, p.mul(w[0], w[0]))])))]))
     assert germ_output(p, [F(0)], [0], d1=(1,)) == {(0, 2): 1}
     # Caratheodory hull and Gordan cone checks
@@ -619,10 +620,12 @@ def test_cone_adversarial_cases(rows, nonempty):
 
 def test_cone_no_rows_and_dimension_checks():
     assert exact.cone_interior_point([], 3).point == [0, 0, 0]
-    with pytest.raises(exact.FpadError if hasattr(exact, "FpadError") else Exception):
+    with pytest.raises(FpadError):
         exact.cone_interior_point([[1, 2], [1]])
-    with pytest.raises(Exception):
+    with pytest.raises(FpadError):
         exact.cone_interior_point([[1, float("nan")]])
+    with pytest.raises(FpadError):
+        exact.hull_membership([[1, 2]], [1])
 
 
 @pytest.mark.xfail(strict=True, raises=ValueError, reason="REVIEW BUG: _auto takes max() of an empty row (n = 0)")
