@@ -57,6 +57,8 @@ _NO_CALIBRATION_POINTS = 1 << 15
 # rate is not dominated by timer resolution or a one-off warm-up.
 _CALIBRATION_SECONDS = 0.25
 _CALIBRATION_CAP = 1 << 20
+# fpad.enumerate's kernels take flat point indices as int64, below 2^62 (its _INDEX_LIMIT).
+_KERNEL_INDEX_LIMIT = 1 << 62
 
 
 def _kernels():
@@ -115,15 +117,17 @@ class Plan:
 
 
 def default_chunk_size(work: int) -> int:
-    """Points per chunk: a power of two near work/1000, between 2^12 and 2^22.
+    """Points per chunk: a power of two near work/1000, between 2^16 and 2^22.
 
     A function of the amount of work only, so the same request always gets the same chunks (and
     run key). About a thousand chunks give a smooth progress bar and lose little on a crash; the
-    cap keeps one chunk to seconds, the floor keeps the per-chunk overhead (one sqlite commit,
-    one Dask round trip: about a millisecond) negligible.
+    cap keeps one chunk to about a second of kernel time. The floor amortises the fixed cost of a
+    chunk: one sqlite commit or Dask round trip (about a millisecond), and above all the start of
+    a parallel numba region, which we measured at 50-75 ms when the cores are oversubscribed
+    (0.15 ms single-threaded) -- about the time of 2^18 points.
     """
     target = max(1, work // 1000)
-    return min(1 << 22, max(1 << 12, 1 << (target - 1).bit_length()))
+    return min(1 << 22, max(1 << 16, 1 << (target - 1).bit_length()))
 
 
 def _exhaustive_plan(n_points: int, chunk_size: int) -> Plan:
@@ -135,7 +139,8 @@ def _exhaustive_plan(n_points: int, chunk_size: int) -> Plan:
     def probe(n):
         # A window at a fixed pseudo-random place: the start of the grid (all parameters at the
         # most negative value) is not typical.
-        start = random.Random(n_points).randrange(max(1, n_points - n + 1))
+        span = min(n_points, _KERNEL_INDEX_LIMIT)  # a grid beyond it is refused anyway
+        start = random.Random(n_points).randrange(max(1, span - n + 1))
         stop = min(n_points, start + n)
         return run_range, (start, stop), stop - start
 
@@ -237,16 +242,17 @@ def count(problem, method: str = "auto", *, sample: int | None = None, line: str
         # is created after it, so a refused request leaves no file behind.
         st = open_store() if path is not None and path.exists() else None
         done = st.completed() if st is not None else {}
-        todo = [i for i in range(plan.n_chunks) if i not in done]
+        # Lazily: a refused astronomical grid may have ~10^13 chunks (never list them).
+        todo = (i for i in range(plan.n_chunks) if i not in done)
         extra["resumed_chunks"] = len(done)
-        remaining = sum(plan.points(i) for i in todo)
+        remaining = plan.work - sum(plan.points(i) for i in done)
 
-        remote = bool(dask) and dask != "local" and bool(todo)
+        remote = bool(dask) and dask != "local" and remaining > 0
         client = stack.enter_context(_dask_client(dask, dask_timeout)) if remote else None
         _check_budget(problem, compiled, plan, remaining, max_seconds, method, _worker_count(client))
         if path is not None and st is None:
             st = open_store()
-        if dask == "local" and todo:
+        if dask == "local" and remaining > 0:
             client = stack.enter_context(_dask_client(dask, dask_timeout))
 
         bar = stack.enter_context(_progress_bar(show, plan, remaining))
@@ -297,6 +303,10 @@ def _make_plan(problem, compiled, method, sample, line, seed, chunk_size) -> Pla
     if method == "exhaustive":
         return _exhaustive_plan(n_points, chunk_size or default_chunk_size(n_points))
     n = sample if sample is not None else 1000
+    if n_points > _KERNEL_INDEX_LIMIT:
+        raise FpadError(f"the grid of {n_points:,} points is beyond the kernels' 64-bit point "
+                        f"indices (2^62), so --sample/--line cannot address it yet; use fewer free "
+                        f"parameters (--free)")
     if method == "sample":
         if n < 1:
             raise FpadError(f"--sample needs a positive number of points, got {n}")
@@ -414,7 +424,7 @@ def _worker_count(client) -> int:
     return max(1, len(client.scheduler_info().get("workers", {})))
 
 
-def _run_dask(client, compiled, plan: Plan, todo: list[int], finished) -> None:
+def _run_dask(client, compiled, plan: Plan, todo, finished) -> None:
     """Run chunks ``todo`` on the cluster, a few in flight per worker, calling ``finished(i,
     payload)`` in this process as each one returns (so the store is written by one process)."""
     from distributed import as_completed
@@ -464,6 +474,8 @@ def _result(problem, n_points, plan, kern, done, extra, level, line, seed, elaps
         format=fmt.name, M=fmt.n_values, free=problem.free_names, points=total.points,
         touched=total.touched, ndf=total.ndf, inc=total.inc, clarke_ok=total.clarke_ok,
         kinks_total=problem.kinks_total, method=plan.method, elapsed_s=elapsed, ci=ci,
-        per_neuron=total.per_neuron, witnesses=total.witnesses, extra=extra)
+        # Sorted keys: the JSON output is then byte-identical whatever the chunking.
+        per_neuron={t: total.per_neuron[t] for t in sorted(total.per_neuron)},
+        witnesses={c: total.witnesses[c] for c in sorted(total.witnesses)}, extra=extra)
 
 

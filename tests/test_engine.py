@@ -1,7 +1,7 @@
 """Orchestration: chunks, store, resume after a kill, budget refusal, method dispatch.
 
-The counts are checked against a pure-Python stand-in of the kernels (every point through
-fpad.oracle.classify), so these tests pin the orchestration, not the kernels.
+Counts go through the real compiled kernels (fpad.enumerate) and are checked against the exact
+oracle on every point of a small grid, and against each other across chunkings and resumes.
 """
 
 import itertools
@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass, field
 
 import pytest
 
@@ -22,86 +21,19 @@ from fpad.oracle import classify
 NET = os.path.join(os.path.dirname(__file__), "..", "fpad", "nets", "issue_example.toml")
 
 
-# -- a pure-Python stand-in of fpad.enumerate's contract ---------------------------------------
-@dataclass
-class StandInCounts:
-    points: int = 0
-    touched: int = 0
-    ndf: int = 0
-    inc: int = 0
-    clarke_ok: int = 0
-    per_neuron: dict = field(default_factory=dict)
-    witnesses: dict = field(default_factory=dict)
-
-    def merge(self, o):
-        pn = {k: dict(v) for k, v in self.per_neuron.items()}
-        for k, v in o.per_neuron.items():
-            for kk, n in v.items():
-                pn.setdefault(k, {}).setdefault(kk, 0)
-                pn[k][kk] += n
-        wit = {k: list(v) for k, v in self.witnesses.items()}
-        for k, v in o.witnesses.items():
-            wit[k] = (wit.get(k, []) + v)[:3]
-        return StandInCounts(self.points + o.points, self.touched + o.touched, self.ndf + o.ndf,
-                             self.inc + o.inc, self.clarke_ok + o.clarke_ok, pn, wit)
-
-    def to_json(self):
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_json(cls, d):
-        return cls(**d)
-
-
-class StandIn:
-    ChunkCounts = StandInCounts
-    calls = 0
-
-    @staticmethod
-    def compile_problem(problem):
-        vals = problem.fmt.values_fraction()
-        return {"problem": problem, "vals": vals, "n_points": len(vals) ** len(problem.free)}
-
-    @classmethod
-    def classify_indices(cls, compiled, indices):
-        StandIn.calls += 1
-        vals, k = compiled["vals"], len(compiled["problem"].free)
-        out = StandInCounts()
-        for i in indices:
-            digits = []
-            for _ in range(k):
-                i, d = divmod(i, len(vals))
-                digits.append(d)
-            point = [vals[d] for d in reversed(digits)]
-            r = classify(compiled["problem"], point)
-            c = StandInCounts(1, int(r.is_touched), int(r.ndf), int(r.inc), int(r.ndf and r.clarke_ok))
-            for t in r.touched:
-                c.per_neuron = {t.tag: {"touched": 1, "ndf": int(r.ndf)}}
-            if r.ndf or r.inc:
-                c.witnesses = {r.verdict: [[str(v) for v in point]]}
-            out = out.merge(c)
-        return out
-
-    @classmethod
-    def count_range(cls, compiled, start, stop):
-        return cls.classify_indices(compiled, range(start, stop))
-
-
-class Compiled(dict):
-    @property
-    def n_points(self):
-        return self["n_points"]
-
-
 @pytest.fixture
-def standin(monkeypatch):
-    def compile_problem(problem):
-        return Compiled(StandIn.compile_problem(problem))
+def calls(monkeypatch):
+    """Counts the chunk tasks that actually run (the plans look the task functions up at call time)."""
+    n = {"chunks": 0}
+    for name in ("run_range", "run_indices", "run_lines"):
+        orig = getattr(engine, name)
 
-    kern = type("K", (StandIn,), {"compile_problem": staticmethod(compile_problem)})
-    monkeypatch.setattr(engine, "_kernels", lambda: kern)
-    StandIn.calls = 0
-    return kern
+        def wrapped(*args, _orig=orig):
+            n["chunks"] += 1
+            return _orig(*args)
+
+        monkeypatch.setattr(engine, name, wrapped)
+    return n
 
 
 def problem(free=("L1.W[0,0]", "L1.b[0]"), fmt="e2m1"):
@@ -120,13 +52,13 @@ def key(res):
 
 # -- tests ----------------------------------------------------------------------------------
 def test_default_chunk_size_is_a_pure_function_of_work():
-    assert engine.default_chunk_size(10) == 1 << 12
-    assert engine.default_chunk_size(10**6) == 1 << 12  # 1000 points rounded up, then the floor
-    assert engine.default_chunk_size(10**12) == 1 << 22
+    assert engine.default_chunk_size(10) == 1 << 16
+    assert engine.default_chunk_size(10**8) == 1 << 17  # 10^5 rounded up to a power of two
     assert engine.default_chunk_size(5 * 10**8) == 1 << 19
+    assert engine.default_chunk_size(253**4) == 1 << 22
 
 
-def test_exhaustive_counts_equal_brute_force_for_every_chunk_size(standin, tmp_path):
+def test_exhaustive_counts_equal_oracle_for_every_chunk_size(calls, tmp_path):
     p = problem()
     want = brute(p)
     # e2m1 (|M| = 15, symmetric). Unit 0 is touched where w + b = 0 (15 points, b = -w) or
@@ -134,24 +66,26 @@ def test_exhaustive_counts_equal_brute_force_for_every_chunk_size(standin, tmp_p
     # ndf (output weight 1 != 0, linear form (x, 1) != 0) and a single kink never gives inc.
     assert want == (225, 21, 21, 0)
     results = [engine.count(p, "exhaustive", chunk_size=cs, store=tmp_path / f"{cs}.sqlite",
-                            progress=False) for cs in (1, 7, 64, 225, 1000)]
-    assert {(r.points, r.touched, r.ndf, r.inc) for r in results} == {want}
-    assert len({repr(key(r)) for r in results}) == 1
-    assert results[0].method == "exhaustive" and results[0].extra["chunks"] == 225
-    assert results[0].witnesses["ndf"] == results[-1].witnesses["ndf"] and len(results[0].witnesses["ndf"]) == 3
+                            progress=False) for cs in (7, 64, 225, 1000)]
+    assert {(r.points, r.touched, r.ndf, r.inc, r.clarke_ok) for r in results} == {want + (21,)}
+    assert all(key(r) == key(results[0]) for r in results)  # per-neuron counts and witnesses too
+    assert len({repr(key(r)) for r in results}) == 1  # even the key order (stable JSON output)
+    assert [r.extra["chunks"] for r in results] == [33, 4, 1, 1]
+    assert calls["chunks"] == 33 + 4 + 1 + 1
+    assert results[0].method == "exhaustive" and len(results[0].witnesses["ndf"]) == 3
 
 
-def test_resume_skips_committed_chunks(standin, tmp_path):
+def test_resume_skips_committed_chunks(calls, tmp_path):
     p = problem()
     path = tmp_path / "r.sqlite"
     first = engine.count(p, "exhaustive", chunk_size=10, store=path, progress=False)
-    assert first.extra["resumed_chunks"] == 0 and StandIn.calls == 23
+    assert first.extra["resumed_chunks"] == 0 and calls["chunks"] == 23
     again = engine.count(p, "exhaustive", chunk_size=10, store=path, progress=False)
-    assert again.extra["resumed_chunks"] == 23 and StandIn.calls == 23  # nothing recomputed
+    assert again.extra["resumed_chunks"] == 23 and calls["chunks"] == 23  # nothing recomputed
     assert key(again) == key(first)
 
 
-def test_store_of_another_chunk_size_is_refused(standin, tmp_path):
+def test_store_of_another_chunk_size_is_refused(tmp_path):
     p = problem()
     path = tmp_path / "r.sqlite"
     engine.count(p, "exhaustive", chunk_size=10, store=path, progress=False)
@@ -159,31 +93,39 @@ def test_store_of_another_chunk_size_is_refused(standin, tmp_path):
         engine.count(p, "exhaustive", chunk_size=11, store=path, progress=False)
 
 
-def test_default_store_location_is_keyed_by_run(standin, tmp_path, monkeypatch):
+def test_default_store_location_is_keyed_by_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = engine.count(problem(), "exhaustive", chunk_size=50, store=True, progress=False)
     assert res.extra["store"] == os.path.join("fpad-runs", res.extra["run_key"] + ".sqlite")
     assert (tmp_path / res.extra["store"]).exists()
 
 
-def test_single_chunk_run_makes_no_store(standin, tmp_path, monkeypatch):
+def test_single_chunk_run_makes_no_store(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = engine.count(problem(), "exhaustive", store=True, progress=False)
     assert "store" not in res.extra and not (tmp_path / "fpad-runs").exists()
 
 
-def test_over_budget_grid_is_refused_with_its_size(standin, tmp_path):
-    p = problem(free=("L1.W", "L1.b"))  # 15^4 = 50625 points, pure Python: >> 0.5 s
+def test_over_budget_grid_is_refused_with_its_size(calls, tmp_path):
+    p = problem(free=("L1.W", "L1.b"), fmt="e4m3fn")  # 253^4 points: minutes at best
     with pytest.raises(FpadError) as exc:
-        engine.count(p, "exhaustive", max_seconds=0.5, store=tmp_path / "s.sqlite", progress=False)
+        engine.count(p, "exhaustive", max_seconds=2, store=tmp_path / "s.sqlite", progress=False)
     msg = str(exc.value)
-    assert "15^4 = 50,625 points" in msg and "--sample" in msg and "--line" in msg
+    assert "grid of 253^4 = 4,097,152,081 points" in msg and "--sample" in msg and "--line" in msg
     assert "points/s" in msg and "\n" not in msg
     assert not (tmp_path / "s.sqlite").exists()  # refused before any store is created
-    assert StandIn.calls <= 8  # only the calibration ran: a few small probes
+    assert calls["chunks"] <= 8  # only the calibration ran: warm-up + fourfold probes 2^8..2^20
 
 
-def test_method_arguments_are_checked(standin):
+def test_astronomical_grid_is_refused_without_running_it():
+    p = problem(free=("L1.W", "L1.b"), fmt="bf16")  # 65279^4 > 2^62 points
+    with pytest.raises(FpadError, match=r"65279\^4 = 18,159,085,421,995,361,281 points .* years"):
+        engine.count(p, "exhaustive", progress=False)
+    with pytest.raises(FpadError, match="beyond the kernels' 64-bit point indices"):
+        engine.count(p, sample=10, progress=False)
+
+
+def test_method_arguments_are_checked():
     p = problem()
     with pytest.raises(FpadError, match="cannot be combined"):
         engine.count(p, "exhaustive", sample=10)
@@ -195,10 +137,10 @@ def test_method_arguments_are_checked(standin):
         engine.count(p, line="L2.b[0]", sample=5)
 
 
-def test_auto_uses_structured_when_it_applies(standin):
+def test_auto_uses_structured_when_it_applies(calls):
     p = problem()
     res = engine.count(p, "auto", progress=False)
-    assert res.method == "structured" and StandIn.calls == 0
+    assert res.method == "structured" and calls["chunks"] == 0
     assert (res.points, res.touched, res.ndf, res.inc) == brute(p)
 
 
@@ -207,14 +149,12 @@ SCRIPT = textwrap.dedent("""
     import json, sys, time
     sys.path.insert(0, {tests!r})
     import fpad.engine as engine
-    from test_engine import problem, StandIn, Compiled
-    class K(StandIn):
-        compile_problem = staticmethod(lambda p: Compiled(StandIn.compile_problem(p)))
-        @classmethod
-        def count_range(cls, compiled, start, stop):
-            time.sleep(float(sys.argv[2]))  # slow chunks, so a kill lands mid-run
-            return StandIn.count_range(compiled, start, stop)
-    engine._kernels = lambda: K
+    from test_engine import problem
+    delay, run_range = float(sys.argv[2]), engine.run_range
+    def slow(*args):
+        time.sleep(delay)  # slow chunks, so a kill lands mid-run
+        return run_range(*args)
+    engine.run_range = slow
     r = engine.count(problem(), "exhaustive", chunk_size=9, store=sys.argv[1], progress=False)
     print(json.dumps([r.points, r.touched, r.ndf, r.inc, r.clarke_ok, r.per_neuron, r.witnesses,
                       r.extra["resumed_chunks"]]))
