@@ -9,7 +9,8 @@ import fpad.engine as engine
 from fpad.errors import FpadError
 from fpad.estimate import (clopper_pearson, cluster_interval, digit_stride, line_bases,
                            sample_indices)
-from test_engine import StandIn, brute, problem, standin  # noqa: F401  (fixture)
+import fpad.enumerate as kernels
+from test_engine import brute, problem
 
 
 def test_clopper_pearson_reference_values():
@@ -50,7 +51,7 @@ def test_line_bases_have_the_line_digit_zero():
             assert (b // stride) % m == 0 and 0 <= b + (m - 1) * stride < m ** k
 
 
-def test_sample_estimate_counts_and_interval(standin, tmp_path):
+def test_sample_estimate_counts_and_interval(tmp_path):
     p = problem()
     n_pts, _, ndf, inc = brute(p)
     exact = Fraction(ndf, n_pts)
@@ -59,7 +60,7 @@ def test_sample_estimate_counts_and_interval(standin, tmp_path):
     assert res.points == 400 and res.extra["grid_points"] == "225" and res.extra["seed"] == 0
     # The counts are the exact counts of the drawn points.
     idx = sample_indices(225, 400, 0)
-    want = StandIn.classify_indices(StandIn.compile_problem(p), idx)
+    want = kernels.classify_indices(kernels.compile_problem(p), idx)
     assert (res.touched, res.ndf, res.inc) == (want.touched, want.ndf, want.inc)
     lo, hi = res.ci["ndf"]
     assert lo <= float(exact) <= hi and res.ci["level"] == 0.95
@@ -70,7 +71,7 @@ def test_sample_estimate_counts_and_interval(standin, tmp_path):
 
 
 @pytest.mark.parametrize("param", ["L1.W[0,0]", "L1.b[0]"])
-def test_line_estimate_interval_contains_exact_density(standin, param):
+def test_line_estimate_interval_contains_exact_density(param):
     p = problem()
     n_pts, _, ndf, _ = brute(p)
     res = engine.count(p, line=param, sample=30, seed=1, progress=False)
@@ -80,17 +81,17 @@ def test_line_estimate_interval_contains_exact_density(standin, param):
     assert lo <= ndf / n_pts <= hi
 
 
-def test_line_estimate_of_a_full_line_set_is_exact_count(standin):
-    # With the other digit drawn, lines are whole columns; check the counts against the lines.
+@pytest.mark.parametrize("param, stride", [("L1.W[0,0]", 15), ("L1.b[0]", 1)])
+def test_line_estimate_counts_are_the_lines_exact_counts(param, stride):
     p = problem()
-    res = engine.count(p, line="L1.b[0]", sample=5, seed=2, progress=False)
-    compiled = StandIn.compile_problem(p)
-    bases = line_bases(225, 15, 1, 5, 2)
-    want = sum(StandIn.count_range(compiled, b, b + 15).ndf for b in bases)
+    res = engine.count(p, line=param, sample=5, seed=2, progress=False)
+    compiled = kernels.compile_problem(p)
+    bases = line_bases(225, 15, stride, 5, 2)
+    want = sum(kernels.classify_indices(compiled, [b + v * stride for v in range(15)]).ndf for b in bases)
     assert res.ndf == want and res.points == 75
 
 
-def test_random_seeds_cover_exact_density_most_of_the_time(standin):
+def test_random_seeds_cover_exact_density_most_of_the_time():
     # 95% intervals: over 20 seeds, at most a few may miss (here: none expected to).
     p = problem()
     n_pts, _, ndf, _ = brute(p)
