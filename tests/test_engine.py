@@ -166,11 +166,13 @@ def _argv(path, delay=0.0):
     return [sys.executable, "-c", script, str(path), str(delay)]
 
 
-def _run(path, crash_after=None):
+def _run(path, crash_after=None, threads=None):
     env = dict(os.environ)
     env.pop(engine.CRASH_HOOK_ENV, None)
     if crash_after:
         env[engine.CRASH_HOOK_ENV] = str(crash_after)
+    if threads:
+        env["NUMBA_NUM_THREADS"] = str(threads)
     return subprocess.run(_argv(path), env=env, capture_output=True, text=True)
 
 
@@ -185,7 +187,7 @@ def test_killed_run_resumes_to_identical_counts(tmp_path):
     assert killed.returncode == engine.CRASH_EXIT_CODE and killed.stdout == ""
     killed = _run(path, crash_after=5)  # dies again, 4 + 5 chunks committed in all
     assert killed.returncode == engine.CRASH_EXIT_CODE
-    resumed = _run(path)
+    resumed = _run(path, threads=1)  # and on one thread: counts do not depend on threads either
     assert resumed.returncode == 0, resumed.stderr
     got = json.loads(resumed.stdout)
     assert got[-1] == 9 and want[-1] == 0  # 9 of 25 chunks came from the store
