@@ -1,0 +1,96 @@
+"""``fpad sweep KIND``: one analysis of :mod:`fpad.sweeps`, with its parameters on the command line.
+
+    fpad sweep precision --formats e2m1 e3m2 e4m3fn bf16
+    fpad sweep width --formats e4m3fn bf16 --widths 1 8 64 1024 --deep-widths 1 2 4 --samples 500
+    fpad sweep batch --formats e4m3fn --batches 1 2 4 8
+    fpad sweep tightness | counterexample | inc-table | ad-map [--formats ...] [--out DIR] [--json]
+
+Prints the table (Markdown) or, with ``--json``, the result object; with ``--out DIR`` also writes
+DIR/results/<analysis>.json and the figure into DIR/figures. Ranges that would exceed the time
+budget are refused before any work (exit status 2).
+"""
+
+from __future__ import annotations
+
+import json
+
+from fpad import plots, sweeps
+from fpad.errors import FpadError
+from fpad.reproduce import ANALYSES, Spec, _atomic_figures, _atomic_write, check_out_dir, markdown_table, stderr_progress
+
+KINDS = ("precision", "width", "batch", "tightness", "counterexample", "inc-table", "ad-map")
+
+
+def _ints(values, what):
+    try:
+        out = [int(v) for v in values]
+    except ValueError:
+        raise FpadError(f"{what} must be positive integers, got {' '.join(values)}") from None
+    if any(v < 1 for v in out):
+        raise FpadError(f"{what} must be positive integers, got {' '.join(values)}")
+    return out
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("sweep", help="one analysis: precision | width | batch | tightness | counterexample | "
+                              "inc-table | ad-map", description=__doc__.split("\n\n")[0])
+    p.add_argument("kind", choices=KINDS, metavar="KIND", help=" | ".join(KINDS))
+    p.add_argument("--formats", nargs="+", metavar="F", help="formats (default: the analysis's own)")
+    p.add_argument("--widths", nargs="+", metavar="N", help="width: exact one-hidden-layer widths")
+    p.add_argument("--deep-widths", nargs="*", metavar="N", help="width: two-hidden-layer widths (sampled)")
+    p.add_argument("--samples", type=int, metavar="N", help="width: points sampled per two-hidden-layer network")
+    p.add_argument("--seed", type=int, default=0, help="width: sampling seed (default 0)")
+    p.add_argument("--batches", nargs="+", metavar="B", help="batch: minibatch sizes")
+    p.add_argument("--quick", action="store_true", help="the quick defaults of fpad reproduce --quick")
+    p.add_argument("--out", metavar="DIR", help="also write DIR/results/<analysis>.json and DIR/figures/*.png")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=handler)
+
+
+def handler(args) -> int:
+    out = check_out_dir(args.out) if args.out else None
+    prog = None if args.json else stderr_progress
+    kw = {"quick": args.quick, "progress": prog}
+    if args.formats:
+        kw["formats"] = tuple(args.formats)
+        for f in args.formats:
+            sweeps.get_format(f)  # unknown format: refused before any work
+    k = args.kind
+    if k == "width":
+        widths = _ints(args.widths, "--widths") if args.widths else None
+        deep = _ints(args.deep_widths, "--deep-widths") if args.deep_widths is not None else None
+        sweeps.check_width_budget(widths or [1024], deep if deep is not None else [8], args.samples or 300)
+        a = sweeps.width_sweep(widths=widths, deep_widths=deep, deep_samples=args.samples, seed=args.seed, **kw)
+        spec = Spec(None, plots.plot_width, "")
+    elif k == "precision":
+        if args.formats:
+            sweeps.check_precision_budget(args.formats)
+        a = sweeps.precision_sweep(**kw)
+        spec = ANALYSES["precision"]
+    elif k == "batch":
+        a = sweeps.batch_sweep(batches=_ints(args.batches, "--batches") if args.batches else None, **kw)
+        spec = ANALYSES["batch"]
+    elif k == "tightness":
+        a = sweeps.tightness(**kw)
+        spec = ANALYSES["tightness"]
+    elif k == "counterexample":
+        a = sweeps.counterexample(**kw)
+        spec = ANALYSES["counterexample"]
+    elif k == "inc-table":
+        a = sweeps.inc_table(**kw)
+        spec = ANALYSES["inc_table"]
+    else:
+        a = sweeps.ad_maps(**kw)
+        spec = ANALYSES["ad_map"]
+    if out is not None:
+        _atomic_figures(spec, a, out / "figures")
+        with sweeps._long_ints():
+            _atomic_write(out / "results" / f"{a.name}.json", json.dumps(a.to_json(), indent=1, default=str))
+    if args.json:
+        with sweeps._long_ints():
+            print(json.dumps(a.to_json(), indent=1, default=str))
+    else:
+        print(f"## {a.title}\n\n{markdown_table(a)}\n")
+        for n in a.notes:
+            print(f"- {n}")
+    return 0

@@ -1,0 +1,209 @@
+"""Figures of the analyses in :mod:`fpad.sweeps` (matplotlib, Agg backend, PNG).
+
+Each ``plot_*`` function takes an :class:`fpad.sweeps.Analysis` and a directory, writes one PNG
+sized for a README (7 x 4.5 in at 120 dpi unless the layout needs more) and returns its path.
+Densities span decades, so density axes are logarithmic; sampled estimates are drawn with their
+confidence intervals and labelled as estimates.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+DPI = 120
+SIZE = (7, 4.5)
+COLORS = {"e4m3fn": "tab:blue", "e5m2": "tab:orange", "bf16": "tab:green", "e2m1": "tab:purple",
+          "e3m2": "tab:brown", "fp16": "tab:olive"}
+
+
+def _save(fig, out_dir, name: str) -> Path:
+    out = Path(out_dir) / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return out
+
+
+def plot_precision(a, out_dir) -> Path:
+    """log-log: exact ndf density against |M| per network, with its bound n/|M| (dashed)."""
+    fig, ax = plt.subplots(figsize=SIZE)
+    nets = list(dict.fromkeys(r["network"] for r in a.rows))
+    for i, net in enumerate(nets):
+        rows = sorted((r for r in a.rows if r["network"] == net), key=lambda r: r["M"])
+        color = f"C{i}"
+        M = [r["M"] for r in rows]
+        ax.plot(M, [r["density_f"] for r in rows], "o", color=color, ms=4, label=f"{net} (n = {rows[0]['n']})")
+        ax.plot(M, [r["bound_f"] for r in rows], "--", color=color, lw=1)
+        for r in rows:
+            if r["format"] in ("e4m3fn", "bf16", "e2m1", "e3m2") and i == 0:
+                ax.annotate(r["format"], (r["M"], r["density_f"]), textcoords="offset points", xytext=(4, 6),
+                            fontsize=7, color="0.3")
+    ax.plot([], [], "--", color="0.4", lw=1, label="bound n/|M| (same colour)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("|M|, number of distinct finite values of the format (e{E}m{M}, E=2..5, M=0..4, and named)")
+    ax.set_ylabel("ndf density |ndf| / |M|^k (exact)")
+    ax.set_title("Precision sweep: non-differentiable density against grid size")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    return _save(fig, out_dir, "precision.png")
+
+
+def plot_width(a, out_dir) -> Path:
+    """Two panels: 1 hidden layer exact (with bound and tight construction), 2 hidden layers sampled."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fmts = list(dict.fromkeys(r["format"] for r in a.rows))
+    for f in fmts:
+        c = COLORS.get(f, None)
+        one = sorted((r for r in a.rows if r["format"] == f and r["layers"] == 1), key=lambda r: r["width"])
+        if one:
+            N = [r["width"] for r in one]
+            ax1.plot(N, [r["density_f"] for r in one], "o-", color=c, ms=4, label=f"{f} (|M| = {one[0]['M']}) exact")
+            ax1.plot(N, [min(1.0, r["bound_f"]) for r in one], "--", color=c, lw=1)
+            ax1.plot(N, [r["tight_f"] for r in one], ":", color=c, lw=1.5)
+        two = sorted((r for r in a.rows if r["format"] == f and r["layers"] == 2), key=lambda r: r["width"])
+        if two:
+            N = np.array([r["width"] for r in two], dtype=float)
+            d = np.array([r["density_f"] for r in two])
+            lo = np.array([r["ci_ndf"][0] for r in two])
+            hi = np.array([r["ci_ndf"][1] for r in two])
+            ax2.errorbar(N, np.maximum(d, 1e-9), yerr=[np.maximum(d, 1e-9) - np.maximum(lo, 1e-9), hi - d],
+                         fmt="s", color=c, ms=4, capsize=3, label=f"{f}: estimate, 95% CI")
+            ax2.plot(N, [min(1.0, r["bound_f"]) for r in two], "--", color=c, lw=1)
+    ax1.plot([], [], "--", color="0.4", label="bound n/|M| = N/|M| (capped at 1)")
+    ax1.plot([], [], ":", color="0.4", label="tight construction 1-(1-1/|M|)^N")
+    ax2.plot([], [], "--", color="0.4", label="bound n/|M| = 2N/|M|")
+    for ax in (ax1, ax2):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("hidden width N (neurons per layer)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    ax1.set_ylabel("ndf density (fraction of grid points)")
+    ax1.set_title("1 hidden layer, x = 1, ReLU + bias, all params free: exact", fontsize=10)
+    n_s = next((r["points"] for r in a.rows if r["layers"] == 2), "?")
+    ax2.set_title(f"2 hidden layers (1-N-N-1), all free: sampled, {n_s} points", fontsize=10)
+    fig.suptitle("Width sweep: ndf density against width (e4m3fn, e5m2, bf16)")
+    return _save(fig, out_dir, "width.png")
+
+
+def plot_batch(a, out_dir) -> Path:
+    fig, ax = plt.subplots(figsize=SIZE)
+    for f in dict.fromkeys(r["format"] for r in a.rows):
+        rows = sorted((r for r in a.rows if r["format"] == f), key=lambda r: r["batch"])
+        c = COLORS.get(f)
+        B = [r["batch"] for r in rows]
+        ax.plot(B, [r["density_f"] for r in rows], "o-", color=c, ms=4, label=f"{f} exact")
+        ax.plot(B, [min(1.0, r["bound_f"]) for r in rows], "--", color=c, lw=1)
+    ax.plot([], [], "--", color="0.4", label="bound n/|M|, n = width x B")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("minibatch size B (samples summed in the objective)")
+    ax.set_ylabel("ndf density (exact)")
+    w = a.rows[0]["width"] if a.rows else "?"
+    ax.set_title(f"Minibatch sweep: 1 hidden layer of width {w}, ReLU + bias, all free")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, "batch.png")
+
+
+def plot_tightness(a, out_dir) -> Path:
+    """density / bound of sum_i ReLU(b_i) against N per format, with 1 - 1/e."""
+    fig, ax = plt.subplots(figsize=SIZE)
+    for f in dict.fromkeys(r["format"] for r in a.rows):
+        rows = [r for r in a.rows if r["format"] == f and r["construction"].startswith("sum")]
+        rows.sort(key=lambda r: r["n"])
+        M = rows[0]["M"]
+        # ratio to min(1, bound): the best a density can be
+        ax.plot([r["n"] / M for r in rows], [r["density_f"] / min(1.0, r["bound_f"]) for r in rows], "o-",
+                color=COLORS.get(f), ms=4, label=f"{f} (|M| = {M})")
+    ax.axhline(1 - 1 / math.e, color="0.4", ls=":", label="1 - 1/e")
+    ax.axhline(1, color="0.4", ls="--", lw=1, label="the bound")
+    ax.set_xscale("log")
+    ax.set_xlabel("N / |M| (kinks per grid value)")
+    ax.set_ylabel("density / min(1, N/|M|)")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Tightness: sum_i ReLU(b_i) attains the bound until N approaches |M|")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    return _save(fig, out_dir, "tightness.png")
+
+
+# code -> (class, colour); codes from fpad.enumerate.point_codes
+_CLASSES = [("clean (untouched)", "#f2f2f2", (0,)), ("on a kink, differentiable, AD right", "#9ecae1", (1,)),
+            ("ndf (AD in Clarke set)", "#fd8d3c", (2,)), ("ndf (AD outside Clarke set)", "#7f2704", (3,)),
+            ("inc: differentiable, AD wrong", "#d7301f", (5,))]
+
+
+def plot_ad_map(a, out_dir, name: str | None = None) -> Path:
+    """The whole M x M grid as an image; axes are the format's values (ticks at a few of them)."""
+    d = a.data
+    codes = np.asarray(d["codes"])
+    vals = d["values"]
+    M = len(vals)
+    img = np.zeros_like(codes, dtype=np.int8)
+    for i, (_, _, cs) in enumerate(_CLASSES):
+        img[np.isin(codes, cs)] = i
+    fig, ax = plt.subplots(figsize=(7, 6.2))
+    cmap = ListedColormap([c for _, c, _ in _CLASSES])
+    # image rows = y (second parameter), columns = x (first parameter)
+    ax.imshow(img.T, origin="lower", cmap=cmap, vmin=0, vmax=len(_CLASSES) - 1, interpolation="nearest",
+              aspect="equal")
+    inc_x, inc_y = np.nonzero(codes == 5)
+    if 0 < len(inc_x) <= 20:  # a few isolated inc points would be single pixels: ring them
+        ax.scatter(inc_x, inc_y, s=60, facecolors="none", edgecolors="#d7301f", linewidths=1.2)
+    ticks = _value_ticks(vals)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([_fmt_val(vals[t]) for t in ticks], rotation=90, fontsize=7)
+    ax.set_yticks(ticks)
+    ax.set_yticklabels([_fmt_val(vals[t]) for t in ticks], fontsize=7)
+    ax.set_xlabel(f"{d['x']} (grid value; axis in value order, not to scale)")
+    ax.set_ylabel(f"{d['y']} (grid value)")
+    row = a.rows[0]
+    ax.set_title(f"{d['network']}\nevery point of {d['format']} x {d['format']} ({M}^2 = {M * M} points): "
+                 f"ndf {row['ndf']}, inc {row['inc']}", fontsize=9)
+    present = [i for i in range(len(_CLASSES)) if np.any(img == i)]
+    handles = [Patch(facecolor=_CLASSES[i][1], edgecolor="0.5", label=f"{_CLASSES[i][0]}: {int(np.sum(img == i))}")
+               for i in present]
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    return _save(fig, out_dir, name or f"ad_map_{d['format']}.png")
+
+
+def plot_ad_maps(a, out_dir) -> list[Path]:
+    """One PNG per map of :func:`fpad.sweeps.ad_maps`: ad_map_<network number>_<format>.png."""
+    from fpad.sweeps import Analysis
+
+    nets = list(dict.fromkeys(m["network"] for m in a.data["maps"]))
+    out = []
+    for m, row in zip(a.data["maps"], a.rows):
+        one = Analysis("ad_map", a.title, a.columns, [row], data=m)
+        out.append(plot_ad_map(one, out_dir, f"ad_map_{nets.index(m['network']) + 1}_{m['format']}.png"))
+    return out
+
+
+def _value_ticks(vals) -> list[int]:
+    """Indices of 0, +-1 and a few powers of two spread across the axis."""
+    want = [0.0]
+    big = max(abs(v) for v in vals)
+    p = 2.0 ** math.floor(math.log2(big)) if big > 0 else 1.0
+    steps = 0
+    while p >= 2.0 ** -3 and steps < 5:
+        want += [p, -p]
+        p /= 4 if len(vals) > 100 else 2
+        steps += 1
+    want += [1.0, -1.0]
+    idx = sorted({int(np.argmin([abs(v - w) for v in vals])) for w in want})
+    return idx
+
+
+def _fmt_val(v: float) -> str:
+    return f"{v:g}"

@@ -1,0 +1,182 @@
+"""``fpad reproduce``: run every analysis on built-in defaults, write results, a report, figures.
+
+Layout of the output directory ``DIR`` (default ``./fpad-out``)::
+
+    DIR/results/<analysis>.json   one file per analysis: rows, notes, provenance
+    DIR/figures/<name>.png        the figures (fpad.plots)
+    DIR/report.md                 the tables in Markdown, and which analyses are missing
+
+Crash safety: every file is written to a temporary name in the same directory and renamed into
+place when complete (``os.replace`` is atomic), so a file that exists is whole. The report is
+rewritten after each analysis; until the last one finishes it starts with an INCOMPLETE banner
+listing the analyses that have not finished, so an interrupted run never reads as complete.
+
+Bad input is refused before any work: an unknown analysis name, an output directory that cannot
+be written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fpad import plots, sweeps
+from fpad.errors import FpadError
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One analysis: how to run it (quick or full) and how to draw it."""
+
+    run: Callable[[bool, Callable | None], sweeps.Analysis]
+    plot: Callable | None
+    what: str
+
+
+ANALYSES: dict[str, Spec] = {
+    "precision": Spec(lambda q, p: sweeps.precision_sweep(quick=q, progress=p), plots.plot_precision,
+                      "exact ndf density vs |M| over e{E}m{M} and named formats, with n/|M|"),
+    "width": Spec(lambda q, p: sweeps.width_sweep(quick=q, progress=p), plots.plot_width,
+                  "ndf density vs width 1..1024 (exact) and 2 hidden layers (sampled)"),
+    "batch": Spec(lambda q, p: sweeps.batch_sweep(batches=[1, 2, 4, 8] if q else [1, 2, 4, 8, 16], quick=q,
+                                                  progress=p), plots.plot_batch,
+                  "ndf density vs minibatch size"),
+    "tightness": Spec(lambda q, p: sweeps.tightness(quick=q, progress=p), plots.plot_tightness,
+                      "sum_i ReLU(b_i) and v*ReLU(u+b) against the bound"),
+    "counterexample": Spec(lambda q, p: sweeps.counterexample(
+        formats=("e2m1", "e3m2", "e4m3fn") if q else ("e2m1", "e3m2", "e4m3fn", "e5m2"), quick=q, progress=p),
+        None, "the all-grid counterexample: inc = |M| for proxies 0 and 1, 0 for 1/2"),
+    "inc_table": Spec(lambda q, p: sweeps.inc_table(quick=q, progress=p), None,
+                      "inc with and without bias parameters, exhaustive"),
+    "ad_map": Spec(lambda q, p: sweeps.ad_maps(quick=q, progress=p), plots.plot_ad_maps,
+                   "every point of M x M: clean / ndf / inc"),
+}
+
+
+def check_names(only) -> list[str]:
+    names = list(only) if only else list(ANALYSES)
+    bad = [n for n in names if n not in ANALYSES]
+    if bad:
+        raise FpadError(f"unknown analysis {', '.join(bad)}; available: {', '.join(ANALYSES)}")
+    return list(dict.fromkeys(names))
+
+
+def check_out_dir(out) -> Path:
+    """Create ``out`` (and results/, figures/) and prove it is writable, before any work."""
+    out = Path(out)
+    try:
+        for d in (out, out / "results", out / "figures"):
+            d.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=d, prefix=".fpad-write-test-"):
+                pass
+    except OSError as exc:
+        raise FpadError(f"cannot write to output directory {str(out)!r} ({exc.strerror or exc}); "
+                        "choose another with --out DIR") from None
+    return out
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_figures(spec: Spec, a: sweeps.Analysis, fig_dir: Path) -> list[str]:
+    """Draw into a temporary directory next to ``fig_dir``, then rename every PNG into place."""
+    if spec.plot is None:
+        return []
+    with tempfile.TemporaryDirectory(dir=fig_dir, prefix=".tmp-") as tmp:
+        made = spec.plot(a, tmp)
+        made = made if isinstance(made, list) else [made]
+        names = []
+        for p in made:
+            os.replace(p, fig_dir / Path(p).name)
+            names.append(Path(p).name)
+    return names
+
+
+def run(out=".", *, quick: bool = False, only=None, progress: Callable | None = None) -> dict:
+    """Run the analyses; returns {"out": dir, "analyses": {name: summary}, "complete": bool}."""
+    names = check_names(only)
+    out = check_out_dir(out)
+    res_dir, fig_dir = out / "results", out / "figures"
+    t0 = time.perf_counter()
+    done: dict[str, dict] = {}
+    tables: dict[str, sweeps.Analysis] = {}
+    _atomic_write(out / "report.md", render_report(tables, names, done, quick, complete=False))
+    for name in names:
+        spec = ANALYSES[name]
+        if progress:
+            progress(f"[{len(done) + 1}/{len(names)}] {name}: {spec.what}")
+        a = spec.run(quick, progress)
+        figures = _atomic_figures(spec, a, fig_dir)
+        payload = a.to_json()
+        payload["provenance"].update({"analysis": name, "quick": quick, "figures": figures})
+        with sweeps._long_ints():
+            text = json.dumps(payload, indent=1, default=str)
+        _atomic_write(res_dir / f"{name}.json", text)
+        done[name] = {"file": str(res_dir / f"{name}.json"), "figures": [str(fig_dir / f) for f in figures],
+                      "elapsed_s": round(a.elapsed_s, 2), "rows": len(a.rows)}
+        tables[name] = a
+        _atomic_write(out / "report.md", render_report(tables, names, done, quick, complete=len(done) == len(names)))
+    return {"out": str(out), "quick": quick, "analyses": done, "complete": True,
+            "elapsed_s": round(time.perf_counter() - t0, 2)}
+
+
+# -- the report ----------------------------------------------------------------------------------------------
+def _cell(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_cell(x) for x in v) + "]"
+    s = str(v)
+    return s if len(s) <= 24 else f"{s[:10]}...({len(s)} chars)"
+
+
+def markdown_table(a: sweeps.Analysis) -> str:
+    cols = a.columns
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in a.rows:
+        lines.append("| " + " | ".join(_cell(r.get(c, "")) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def render_report(tables: dict, names: list[str], done: dict, quick: bool, complete: bool) -> str:
+    prov = sweeps.provenance()
+    head = ["# fpad reproduction report", ""]
+    if not complete:
+        missing = [n for n in names if n not in done]
+        head += [f"**INCOMPLETE: {len(done)} of {len(names)} analyses finished; missing: {', '.join(missing)}.** "
+                 "The run was interrupted or is still running; re-run `fpad reproduce` to complete it.", ""]
+    head += [f"fpad {prov['fpad_version']}, commit {prov['git_commit'] or 'unknown'}, "
+             f"{'--quick' if quick else 'full run'}, written {prov['created']}.",
+             "Every count is exact unless its method is `sample` (a labelled estimate with a 95% "
+             "Clopper-Pearson interval). Exact values (fractions) are in `results/<analysis>.json`.", ""]
+    body = []
+    for name in names:
+        if name not in done:
+            body += [f"## {name}", "", "_missing: not completed in this run_", ""]
+            continue
+        a = tables[name]
+        body += [f"## {name}: {a.title}", ""]
+        for f in done[name]["figures"]:
+            body.append(f"![{name}](figures/{Path(f).name})")
+        body += ["", markdown_table(a), ""]
+        body += [f"- {n}" for n in a.notes]
+        body += [f"- elapsed {done[name]['elapsed_s']} s; results: `results/{name}.json`", ""]
+    return "\n".join(head + body) + "\n"
+
+
+def stderr_progress(msg: str) -> None:
+    print(f"fpad: {msg}", file=sys.stderr, flush=True)
