@@ -241,7 +241,7 @@ def count(problem, method: str = "auto", *, sample: int | None = None, line: str
         # An existing store is read before the budget check (only the rest must fit); a new one
         # is created after it, so a refused request leaves no file behind.
         st = open_store() if path is not None and path.exists() else None
-        done = st.completed() if st is not None else {}
+        done = _verified(st.completed(), plan, kern, path) if st is not None else {}
         # Lazily: a refused astronomical grid may have ~10^13 chunks (never list them).
         todo = (i for i in range(plan.n_chunks) if i not in done)
         extra["resumed_chunks"] = len(done)
@@ -277,6 +277,24 @@ def count(problem, method: str = "auto", *, sample: int | None = None, line: str
                 finished(i, fn(compiled, *args))
 
     return _result(problem, compiled.n_points, plan, kern, done, extra, level, line, seed, time.perf_counter() - t0)
+
+
+def _verified(done: dict, plan: Plan, kern, path) -> dict:
+    """The stored chunks, each checked to be the counts of exactly the points of its chunk (a
+    row that passes its checksum but does not fit this run is reported, not merged)."""
+    for i, payload in done.items():
+        try:
+            c = kern.ChunkCounts.from_json(payload["counts"])
+            ok = c.points == plan.points(i)
+            if plan.method == "line":
+                rows = payload["lines"]
+                ok = ok and [sum(r[0] for r in rows), sum(r[1] for r in rows)] == [c.ndf, c.inc]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            ok = False
+        if not ok:
+            raise FpadError(f"progress store {path} is corrupted (chunk {i} does not hold the counts "
+                            "of its points); delete it to start over or pass another --store")
+    return done
 
 
 def _resolve_method(method, sample, line) -> str:

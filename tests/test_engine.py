@@ -218,3 +218,21 @@ def test_sigkill_at_an_arbitrary_moment_then_resume(tmp_path):
     assert proc.returncode == -signal.SIGKILL and 6 <= committed < 25
     got = json.loads(_run(path).stdout)
     assert got[-1] >= 6 and got[:-1] == want[:-1]
+
+
+def test_checksummed_row_with_wrong_counts_is_reported(tmp_path):
+    import json
+    import sqlite3
+
+    from fpad.store import _checksum
+
+    p = problem()
+    path = tmp_path / "r.sqlite"
+    engine.count(p, "exhaustive", chunk_size=50, store=path, progress=False)
+    with sqlite3.connect(path) as db:
+        payload = json.loads(db.execute("SELECT payload FROM chunks WHERE idx = 2").fetchone()[0])
+        payload["counts"]["points"] = 49  # consistent checksum, impossible content
+        text = json.dumps(payload)
+        db.execute("UPDATE chunks SET payload = ?, sha256 = ? WHERE idx = 2", (text, _checksum(text)))
+    with pytest.raises(FpadError, match="corrupted .chunk 2 does not hold the counts"):
+        engine.count(p, "exhaustive", chunk_size=50, store=path, progress=False)

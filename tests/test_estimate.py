@@ -100,3 +100,12 @@ def test_random_seeds_cover_exact_density_most_of_the_time():
         lo, hi = engine.count(p, sample=60, seed=seed, progress=False).ci["ndf"]
         misses += not lo <= ndf / n_pts <= hi
     assert misses <= 3
+
+
+def test_line_estimate_resumes_from_its_store(tmp_path):
+    p = problem()
+    path = tmp_path / "l.sqlite"
+    first = engine.count(p, line="L1.b[0]", sample=12, seed=5, chunk_size=45, store=path, progress=False)
+    again = engine.count(p, line="L1.b[0]", sample=12, seed=5, chunk_size=45, store=path, progress=False)
+    assert first.extra["chunks"] == 4 and again.extra["resumed_chunks"] == 4  # 3 lines per chunk
+    assert (again.ndf, again.points, again.ci) == (first.ndf, first.points, first.ci)
