@@ -367,7 +367,7 @@ def _auto(A, n) -> ConeResult:
     K = len(A)
     scale = []
     for k, a in enumerate(A):
-        s = max(abs(x) for x in a)
+        s = max((abs(x) for x in a), default=_ZERO)
         if s == 0:
             return _certified(A, n, None, _unit(K, {k: _ONE}), "zero-row")
         scale.append(s)

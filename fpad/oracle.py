@@ -298,6 +298,36 @@ def _side_of(act, k: int, p: Fraction) -> str:
     return "interior" if min(dm, dp) < p < max(dm, dp) else "other"
 
 
+def _extend_point(d, rows, new_rows):
+    """A point of the open cone {x : r . x > 0 for r in rows + new_rows}, or None (no verdict).
+
+    ``d`` satisfies every row of ``rows`` strictly (the parent's certificate). Try x = d + t g with
+    g = sum of the new rows: each row r needs r.d + t r.g > 0, an open interval of t > 0, computed
+    exactly; the returned point is then checked exactly, so it is a certificate like the LP's.
+    None only means "ask the LP" (never "empty").
+    """
+    g = [sum(c) for c in zip(*new_rows)]
+    lo, hi = _ZERO, None
+    for r in (*rows, *new_rows):
+        a = sum((x * y for x, y in zip(r, d) if x and y), _ZERO)
+        b = sum((x * y for x, y in zip(r, g) if x and y), _ZERO)
+        if b > 0:
+            lo = max(lo, -a / b)
+        elif b < 0:
+            if a <= 0:
+                return None
+            hi = a / -b if hi is None else min(hi, a / -b)
+        elif a <= 0:
+            return None
+    if hi is not None and not lo < hi:
+        return None
+    t = lo + 1 if hi is None else (lo + hi) / 2
+    x = tuple(u + t * v for u, v in zip(d, g))
+    if all(sum((p * q for p, q in zip(r, x) if p and q), _ZERO) > 0 for r in (*rows, *new_rows)):
+        return x
+    return None
+
+
 def _ancestors(nodes, roots) -> list[int]:
     """Indices (sorted) of the nodes the ``roots`` depend on, roots included."""
     seen = set()
@@ -395,10 +425,7 @@ def classify_program(
 
     # 2. enumeration of one-sided choices
     pieces, dropped, explored = _enumerate(program, values, wrt, touched, ad, shortcut)
-    grads = []
-    for p in pieces:
-        if p.gradient not in grads:
-            grads.append(p.gradient)
+    grads = list(dict.fromkeys(p.gradient for p in pieces))  # distinct, in piece order (hashing is exact)
     differentiable = len(grads) == 1
     if differentiable:
         dp = grads[0]
@@ -546,11 +573,13 @@ def _enumerate(program, values, wrt, touched, ad, shortcut=True):
                 )
             choice[j] = label
             if new_rows:
-                cone = exact.cone_interior_point(rows + new_rows, n=k)
-                if not cone.nonempty:
-                    dropped.append(Dropped(tuple(choice[: j + 1]), cone.farkas))
-                    continue
-                here = tuple(Fraction(x) for x in cone.point)
+                here = _extend_point(point, rows, new_rows)
+                if here is None:
+                    cone = exact.cone_interior_point(rows + new_rows, n=k)
+                    if not cone.nonempty:
+                        dropped.append(Dropped(tuple(choice[: j + 1]), cone.farkas))
+                        continue
+                    here = tuple(Fraction(x) for x in cone.point)
             else:
                 here = point
             forms[t.node] = f

@@ -628,10 +628,9 @@ def test_cone_no_rows_and_dimension_checks():
         exact.hull_membership([[1, 2]], [1])
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="REVIEW BUG: _auto takes max() of an empty row (n = 0)")
 def test_cone_in_dimension_zero_is_empty():
     """R^0: a row is the empty vector, <a, d> = 0 is never > 0, so the cone is empty (y = (1)).
-    method='highs'/'simplex' answer this; 'auto' (the default, used by hull_membership) raises."""
+    Every method answers it (the review found 'auto' crashing here; fixed)."""
     assert exact.cone_interior_point([[]], method="simplex").nonempty is False
     assert exact.cone_interior_point([[]]).nonempty is False
 
