@@ -72,13 +72,17 @@ def plot_width(a, out_dir) -> Path:
             ax1.plot(N, [r["tight_f"] for r in one], ":", color=c, lw=1.5)
         two = sorted((r for r in a.rows if r["format"] == f and r["layers"] == 2), key=lambda r: r["width"])
         if two:
-            N = np.array([r["width"] for r in two], dtype=float)
-            d = np.array([r["density_f"] for r in two])
-            lo = np.array([r["ci_ndf"][0] for r in two])
-            hi = np.array([r["ci_ndf"][1] for r in two])
-            ax2.errorbar(N, np.maximum(d, 1e-9), yerr=[np.maximum(d, 1e-9) - np.maximum(lo, 1e-9), hi - d],
-                         fmt="s", color=c, ms=4, capsize=3, label=f"{f}: estimate, 95% CI")
-            ax2.plot(N, [min(1.0, r["bound_f"]) for r in two], "--", color=c, lw=1)
+            hit = [r for r in two if r["density_f"] > 0]
+            if hit:
+                d = np.array([r["density_f"] for r in hit])
+                ax2.errorbar([r["width"] for r in hit], d,
+                             yerr=[d - np.array([r["ci_ndf"][0] for r in hit]), np.array([r["ci_ndf"][1] for r in hit]) - d],
+                             fmt="s", color=c, ms=4, capsize=3, label=f"{f}: estimate, 95% CI")
+            zero = [r for r in two if r["density_f"] == 0]
+            if zero:  # nothing observed: only the upper end of the interval is informative
+                ax2.plot([r["width"] for r in zero], [r["ci_ndf"][1] for r in zero], "v", color=c, ms=6,
+                         label=f"{f}: 0 ndf in sample, upper 95% bound")
+            ax2.plot([r["width"] for r in two], [min(1.0, r["bound_f"]) for r in two], "--", color=c, lw=1)
     ax1.plot([], [], "--", color="0.4", label="bound n/|M| = N/|M| (capped at 1)")
     ax1.plot([], [], ":", color="0.4", label="tight construction 1-(1-1/|M|)^N")
     ax2.plot([], [], "--", color="0.4", label="bound n/|M| = 2N/|M|")

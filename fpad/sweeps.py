@@ -52,6 +52,7 @@ class Analysis:
     data: dict = field(default_factory=dict)  # figure data (lists of floats, grids)
     provenance: dict = field(default_factory=dict)
     elapsed_s: float = 0.0
+    display: tuple | None = None  # (columns, rows) for the report when ``rows`` is too long to read
 
     def to_json(self) -> dict:
         return {
@@ -309,7 +310,7 @@ def width_sweep(formats=("e4m3fn", "e5m2", "bf16"), widths=None, deep_widths=Non
     t0 = time.perf_counter()
     widths = list(widths or [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
     deep_widths = list(deep_widths if deep_widths is not None else ([1, 2, 4, 8] if quick else [1, 2, 4, 8, 16]))
-    deep_samples = deep_samples or (300 if quick else 3000)
+    deep_samples = deep_samples or (1000 if quick else 5000)
     check_width_budget(widths, deep_widths, deep_samples)
     rows = []
     for fmt in _fmt_list(formats):
@@ -370,14 +371,18 @@ def tightness(formats=("e2m1", "e3m2", "e4m3fn", "e5m2", "bf16"), ns=(1, 16, 253
             r = _count(p)
             closed = 1 - (1 - Fraction(1, M)) ** n
             rows.append(result_row(r, p, construction=f"sum_i ReLU(b_i), N={n}", closed_form=exact_str(closed),
-                                   matches=r.density == closed, symmetric=symmetric))
+                                   matches=r.density == closed, symmetric=symmetric,
+                                   ratio_capped=float(r.density / min(1, r.bound))))
         p = _build(vrelu_spec(), fmt)
         r = _count(p)
         closed = Fraction(M - 1, M * M)
         rows.append(result_row(r, p, construction="v*ReLU(u+b)", closed_form=exact_str(closed),
-                               matches=r.density == closed, symmetric=symmetric))
+                               matches=r.density == closed, symmetric=symmetric,
+                               ratio_capped=float(r.density / min(1, r.bound))))
     a = Analysis("tightness", "tight constructions: measured density / bound n/|M|",
-                 ["construction", "format", "M", "n", "density", "closed_form", "matches", "ratio"], rows)
+                 ["construction", "format", "M", "n", "density_f", "bound_f", "ratio", "ratio_capped", "matches"], rows)
+    a.notes.append("matches = the exact density equals the closed form (1-(1-1/|M|)^N, resp. (|M|-1)/|M|^2); "
+                   "ratio_capped = density / min(1, n/|M|), the fraction of the best possible bound attained.")
     a.notes.append("v*ReLU(u+b): touched iff b = -u, which lies in M for every u because M = -M; ndf iff also "
                    "v != 0, so density (|M|-1)/|M|^2 = (1 - 1/|M|) * bound.")
     return _done(a, t0, progress)
@@ -437,6 +442,7 @@ def inc_table(formats=("e2m1", "e3m2"), activations=ACTIVATIONS, proxies=("pytor
                         rows.append(result_row(r, p, architecture=arch, activation=act, proxy=proxy, bias=bias))
     a = Analysis("inc_table", "inc with and without bias parameters (exhaustive / structured, exact)",
                  ["architecture", "format", "activation", "proxy", "bias", "k", "points", "ndf", "inc", "method"], rows)
+    a.display = _pivot_inc(rows, proxies)
     with_bias = [r for r in rows if r["bias"] and r["inc"] != "0"]
     a.notes.append(f"cells with bias parameters and inc != 0: {len(with_bias)} "
                    + "(" + "; ".join(sorted({f"{r['architecture']} {r['activation']} {r['proxy']}" for r in with_bias}))
@@ -444,6 +450,18 @@ def inc_table(formats=("e2m1", "e3m2"), activations=ACTIVATIONS, proxies=("pytor
     a.notes.append("'B=2 neuron x=(3,-3)' with bias: weight fixed to 1, (b, v) free -- ICLR 2024 Lemma 3's "
                    "mechanism (two samples on kinks at once with parallel forms); 'right' = D^+ at every kink.")
     return _done(a, t0, progress)
+
+
+def _pivot_inc(rows, proxies) -> tuple[list, list]:
+    """One line per (architecture, format, activation): inc with / without bias per proxy."""
+    cols = ["architecture", "format", "activation"] + [f"inc {'bias' if b else 'no bias'} {p}"
+                                                       for b in (True, False) for p in proxies]
+    out: dict[tuple, dict] = {}
+    for r in rows:
+        key = (r["architecture"], r["format"], r["activation"])
+        line = out.setdefault(key, dict(zip(cols[:3], key)))
+        line[f"inc {'bias' if r['bias'] else 'no bias'} {r['proxy']}"] = f"{r['inc']} / {r['points']}"
+    return cols, list(out.values())
 
 
 def ad_map_networks() -> dict[str, dict]:
