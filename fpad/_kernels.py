@@ -20,9 +20,9 @@ written so that a ``nan``/``inf`` bound makes it *undecided*, never wrong. Round
   partial product and the error term are representable: their lowest bits are >= 2^-1006);
   otherwise it is bounded by ``2^-952 >= u |ab| + 2^-1075`` (|p| < 2^-900), or ``inf`` (huge:
   undecided). Propagated error: ``|AB - ab| <= |a| eb + |b| ea + ea eb``.
-* Sums and products of the (non-negative) error terms are rounded *up* with ``_up``:
-  ``nextafter(fl(t), +inf) >= t`` for every real ``t >= 0`` under round-to-nearest (t lies between
-  the float below and the float above fl(t)). ``_up(0) = 0`` is used only where 0 is exact
+* Sums and products of the (non-negative) error terms are rounded *up* with ``_up``: the float
+  after fl(t) is >= t for every real ``t >= 0`` under round-to-nearest (t lies between the float
+  below and the float above fl(t)). ``_up(0) = 0`` is used only where 0 is exact
   (a sum of non-negative floats is 0 iff all are 0; a product is taken as 0 only when a factor is 0).
 
 Decisions
@@ -69,15 +69,19 @@ _SPLITTER = 134217729.0  # 2^27 + 1
 _LOWER = 1.0 - 2.0**-50
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _up(x):
-    """An upper bound of the exact non-negative real whose round-to-nearest result is x."""
+    """A float >= every real t >= 0 with fl(t) = x (x >= 0; 0 maps to 0, see the module docstring).
+
+    Under round-to-nearest t <= succ(x), the next float above x. y = max(x 2^-52, 2^-1074) >=
+    ulp(x) (x 2^-52 is exact for x >= 2^-1022 and >= 2^-1074 = ulp(x) below), so fl(x + y) >=
+    x + ulp(x) = succ(x) by monotonicity of rounding. inf and nan stay inf and nan."""
     if x == 0.0:
         return 0.0
-    return np.nextafter(x, np.inf)
+    return x + max(x * 2.0**-52, 2.0**-1074)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _prod_rerr(a, b, p):
     """|a*b - p| for p = fl(a*b): exact (TwoProduct) in range, else a proven upper bound."""
     if a == 0.0 or b == 0.0:
@@ -96,7 +100,7 @@ def _prod_rerr(a, b, p):
     return np.inf
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _mul(a, ea, b, eb):
     p = a * b
     r = _prod_rerr(a, b, p)
@@ -112,7 +116,7 @@ def _mul(a, ea, b, eb):
     return p, _up(t + r)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _add(a, ea, b, eb):
     s = a + b
     bb = s - a
@@ -122,7 +126,7 @@ def _add(a, ea, b, eb):
     return s, _up(_up(ea + eb) + r)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _rel(x, ex, k, ek):
     """Relation of X to K: -1 (X < K), 0 (X == K), +1 (X > K), 2 (undecided)."""
     if ex == 0.0 and ek == 0.0:
@@ -135,7 +139,7 @@ def _rel(x, ex, k, ek):
     return 2
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _zero_test(x, ex):
     """1 if X != 0, 0 if X == 0, 2 undecided."""
     if ex == 0.0:
@@ -146,12 +150,9 @@ def _zero_test(x, ex):
 
 
 @njit(cache=True)
-def _locate(x, ex, aid, A):
-    """Where x lies for activation aid: (0, i) strictly inside piece i, (1, i) on kink i,
-    (2, i) undecided (i: the float guess of the piece, used only to keep computing)."""
-    kptr, kinks, kerr = A[0], A[1], A[2]
-    k0 = kptr[aid]
-    nk = kptr[aid + 1] - k0
+def _locate(x, ex, k0, nk, kinks, kerr):
+    """Where x lies among the kinks kinks[k0:k0+nk]: (0, i) strictly inside piece i, (1, i) on
+    kink i, (2, i) undecided (i: the float guess of the piece, used only to keep computing)."""
     for i in range(nk):
         r = _rel(x, ex, kinks[k0 + i], kerr[k0 + i])
         if r == 0:
@@ -167,21 +168,9 @@ def _locate(x, ex, aid, A):
 
 
 @njit(cache=True)
-def _act_value(x, ex, piece, aid, exact, A):
-    sptr, slopes, serr, icpt, ierr = A[3], A[4], A[5], A[6], A[7]
-    j = sptr[aid] + piece
-    if exact:
-        return slopes[j] * x + icpt[j], 0.0
-    p, ep = _mul(slopes[j], serr[j], x, ex)
-    return _add(p, ep, icpt[j], ierr[j])
-
-
-@njit(cache=True)
-def _max_state(n, val, err, P):
-    """(r, status) for MAX node n: r = first float maximiser; status ST_OFF (unique maximiser,
-    decided), ST_TIE (exact tie), ST_UNDECIDED."""
-    aptr, aidx = P[1], P[2]
-    a0, a1 = aptr[n], aptr[n + 1]
+def _max_state(a0, a1, aidx, val, err):
+    """(r, status) for a MAX node with arguments aidx[a0:a1]: r = first float maximiser; status
+    ST_OFF (unique maximiser, decided), ST_TIE (exact tie), ST_UNDECIDED."""
     r = aidx[a0]
     for e in range(a0 + 1, a1):
         if val[aidx[e]] > val[r]:
@@ -200,11 +189,11 @@ def _max_state(n, val, err, P):
 
 
 @njit(cache=True)
-def _eval_node(n, val, err, P, A):
+def _eval_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr, kinks, kerr, sptr, slopes,
+            serr, icpt, ierr):
     """Value and error of node n from its arguments' (val, err); also the ACT/MAX state
-    (ACT: piece index or -1 when undecided; MAX: the maximiser node, -1 on a tie/undecided)."""
-    op, aptr, aidx, acoef, acerr, cst, cerr, pslot, actid = P[0], P[1], P[2], P[3], P[4], P[5], P[6], P[7], P[8]
-    exact = P[10]
+    (ACT: piece index or -1 when undecided; MAX: the maximiser node, -1 on a tie/undecided).
+    Explicit arrays (no tuples): called per point on the general path."""
     o = op[n]
     if o == LIN:
         s = cst[n]
@@ -225,29 +214,36 @@ def _eval_node(n, val, err, P, A):
         return p, ep, 0
     if o == ACT:
         x = aidx[aptr[n]]
-        st, i = _locate(val[x], err[x], actid[n], A)
-        piece = i + 1 if st == 1 else i
-        v, ev = _act_value(val[x], err[x], piece, actid[n], exact[n], A)
+        aid = actid[n]
+        st, i = _locate(val[x], err[x], kptr[aid], kptr[aid + 1] - kptr[aid], kinks, kerr)
+        piece = i + 1 if st == 1 else i  # on a kink both pieces give the same value
+        j = sptr[aid] + piece
+        if exact[n]:
+            v, ev = slopes[j] * val[x] + icpt[j], 0.0
+        else:
+            p, ep = _mul(slopes[j], serr[j], val[x], err[x])
+            v, ev = _add(p, ep, icpt[j], ierr[j])
         return v, ev, (piece if st != 2 else -1)
     if o == MAX:
-        r, st = _max_state(n, val, err, P)
+        r, st = _max_state(aptr[n], aptr[n + 1], aidx, val, err)
         return val[r], err[r], (r if st == ST_OFF else -1)
     return val[n], err[n], 0  # PARAM / CONST: set by the caller
 
 
 @njit(cache=True)
-def _kink_status(t, val, err, P, A):
-    """(status, kink index) of kink node t from its inputs' values."""
-    op, aptr, aidx, actid = P[0], P[1], P[2], P[8]
+def _kink_status(t, val, err, op, aptr, aidx, actid, kptr, kinks, kerr):
+    """(status, kink index) of kink node t from its inputs' values (explicit arrays, no tuples:
+    this runs per block and per point)."""
     if op[t] == ACT:
         x = aidx[aptr[t]]
-        st, i = _locate(val[x], err[x], actid[t], A)
+        aid = actid[t]
+        st, i = _locate(val[x], err[x], kptr[aid], kptr[aid + 1] - kptr[aid], kinks, kerr)
         if st == 1:
             return ST_KINK, i
         if st == 2:
             return ST_UNDECIDED, -1
         return ST_OFF, -1
-    r, st = _max_state(t, val, err, P)
+    r, st = _max_state(aptr[t], aptr[t + 1], aidx, val, err)
     return st, -1
 
 
@@ -255,7 +251,9 @@ def _kink_status(t, val, err, P, A):
 def _full_eval(digits, table, fv, fe, pst, P, A):
     """Every live node's (val, err) at the point with the given digits; pst[n]: ACT piece / MAX
     maximiser (-1: on a kink, tie or undecided)."""
-    op, pslot, isconst, val0, err0 = P[0], P[7], P[9], P[11], P[12]
+    op, aptr, aidx, acoef, acerr, cst, cerr = P[0], P[1], P[2], P[3], P[4], P[5], P[6]
+    pslot, actid, isconst, exact, val0, err0 = P[7], P[8], P[9], P[10], P[11], P[12]
+    kptr, kinks, kerr, sptr, slopes, serr, icpt, ierr = A[0], A[1], A[2], A[3], A[4], A[5], A[6], A[7]
     for n in range(op.shape[0]):
         if isconst[n]:
             fv[n] = val0[n]
@@ -266,17 +264,17 @@ def _full_eval(digits, table, fv, fe, pst, P, A):
             fe[n] = 0.0
             pst[n] = 0
         else:
-            v, e, s = _eval_node(n, fv, fe, P, A)
+            v, e, s = _eval_x(n, fv, fe, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr, kinks, kerr,
+                              sptr, slopes, serr, icpt, ierr)
             fv[n] = v
             fe[n] = e
             pst[n] = s
 
 
 @njit(cache=True)
-def _partial(n, e, fv, fe, pst, P, A):
+def _partial(n, e, fv, fe, pst, op, aptr, aidx, acoef, acerr, actid, sptr, slopes, serr):
     """Local partial derivative (with error) of node n w.r.t. argument slot e, at a point where n
     is not touched (pst[n] >= 0: ACT strictly inside piece pst[n], MAX with unique maximiser)."""
-    op, aptr, aidx, acoef, acerr, actid = P[0], P[1], P[2], P[3], P[4], P[8]
     o = op[n]
     if o == LIN:
         return acoef[e], acerr[e]
@@ -284,7 +282,6 @@ def _partial(n, e, fv, fe, pst, P, A):
         other = aidx[aptr[n] + 1] if e == aptr[n] else aidx[aptr[n]]
         return fv[other], fe[other]
     if o == ACT:
-        sptr, slopes, serr = A[3], A[4], A[5]
         j = sptr[actid[n]] + pst[n]
         return slopes[j], serr[j]
     return (1.0 if aidx[e] == pst[n] else 0.0), 0.0  # MAX: the unique maximiser gets 1
@@ -296,7 +293,8 @@ def _sweep(root, lo, adj, adje, fv, fe, pst, P, A):
     non-constant nodes lo < n <= root reached with a non-zero adjoint. Returns False when such a
     node is an ACT/MAX node without a decided local derivative (on a kink, tie, undecided): the
     caller defers the point."""
-    op, aptr, aidx, isconst = P[0], P[1], P[2], P[9]
+    op, aptr, aidx, acoef, acerr, actid, isconst = P[0], P[1], P[2], P[3], P[4], P[8], P[9]
+    sptr, slopes, serr = A[3], A[4], A[5]
     for n in range(lo, root + 1):
         adj[n] = 0.0
         adje[n] = 0.0
@@ -310,7 +308,7 @@ def _sweep(root, lo, adj, adje, fv, fe, pst, P, A):
             a = aidx[e]
             if a < lo or isconst[a]:
                 continue
-            c, ce = _partial(n, e, fv, fe, pst, P, A)
+            c, ce = _partial(n, e, fv, fe, pst, op, aptr, aidx, acoef, acerr, actid, sptr, slopes, serr)
             if c == 0.0 and ce == 0.0:
                 continue
             p, ep = _mul(c, ce, adj[n], adje[n])
@@ -368,28 +366,350 @@ def _k1_verdict(t, kink, digits, table, k, fv, fe, pst, adj, adje, P, A):
     return NDF_NOT_CLARKE
 
 
+@njit(cache=True)
+def _wit(wit, g, cls, p, maxw):
+    """Keep wit[g, cls, :] = the smallest distinct indices seen (ascending, -1 = empty)."""
+    for j in range(maxw):
+        if wit[g, cls, j] == p:
+            return
+    last = wit[g, cls, maxw - 1]
+    if last >= 0 and p > last:
+        return
+    j = maxw - 1
+    while j > 0:
+        prev = wit[g, cls, j - 1]
+        if prev >= 0 and prev < p:
+            break
+        wit[g, cls, j] = prev
+        j -= 1
+    wit[g, cls, j] = p
+
+
+@njit(cache=True)
+def _tally(g, p, code, tt, n, counts, pk, wit, maxw, dbuf, cap):
+    """Add n points with verdict ``code`` (tt: the single touched kink node, or -1); p: the
+    smallest of their indices (a witness). DEFER points are added one at a time (n = 1)."""
+    if code == DEFER:
+        nd = counts[g, C_DEFER]
+        if nd < cap:
+            dbuf[g, nd] = p
+        counts[g, C_DEFER] = nd + 1
+        return
+    counts[g, C_POINTS] += n
+    if code == UNTOUCHED:
+        return
+    counts[g, C_TOUCHED] += n
+    _wit(wit, g, W_TOUCHED, p, maxw)
+    if tt >= 0:
+        pk[g, tt, 0] += n
+    if code == NDF_CLARKE or code == NDF_NOT_CLARKE:
+        counts[g, C_NDF] += n
+        if tt >= 0:
+            pk[g, tt, 1] += n
+        _wit(wit, g, W_NDF, p, maxw)
+        if code == NDF_CLARKE:
+            counts[g, C_CLARKE] += n
+        else:
+            _wit(wit, g, W_NOT_CLARKE, p, maxw)
+
+
+@njit(cache=True)
+def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw, base_touched, table, k,
+               P, A, S, counts, pk, wit, dbuf, codes):
+    """One group of :func:`count_kernel`: items i0..i1-1 (blocks, or positions in idx), sequentially.
+    A plain function (not a prange body) so numba's parfor analysis stays out of it."""
+    op = P[0]
+    aptr, aidx, acoef, acerr, cst, cerr = P[1], P[2], P[3], P[4], P[5], P[6]
+    pslot, actid, exact, val0, err0 = P[7], P[8], P[10], P[11], P[12]
+    kptr, kinks, kerr, sptr, slopes, serr, icpt, ierr = A[0], A[1], A[2], A[3], A[4], A[5], A[6], A[7]
+    lvl_ptr, lvl_nodes, pt_nodes, inner_edge, kn_node, kn_inner, kn_inv = S[0], S[1], S[2], S[3], S[4], S[5], S[6]
+    ik_kn, ik_in, ik_c, fast = S[7], S[8], S[9], S[10][0]
+    N = op.shape[0]
+    nK = kn_node.shape[0]
+    nik = ik_kn.shape[0]
+    m = table.shape[0]
+    max_spec = 3 * (kinks.shape[0] + 1) * (nik + 1)
+    val = val0.copy()
+    err = err0.copy()
+    base = np.zeros(N)
+    base_e = np.zeros(N)
+    fv = np.zeros(N)
+    fe = np.zeros(N)
+    pst = np.zeros(N, np.int64)
+    adj = np.zeros(N)
+    adje = np.zeros(N)
+    kst = np.zeros(nK, np.int64)
+    kix = np.zeros(nK, np.int64)
+    c_blk = np.full(nK, -1, np.int64)
+    c_kink = np.full(nK, -1, np.int64)
+    c_code = np.zeros(nK, np.int64)
+    digits = np.zeros(max(k, 1), np.int64)
+    prev = np.full(max(k, 1), -1, np.int64)
+    sp_d = np.zeros(max_spec, np.int64)  # candidate digits of the affine path
+    sp_t = np.zeros(max_spec, np.int64)  # kink node touched there (-1: undecided there)
+    sp_i = np.zeros(max_spec, np.int64)  # kink index
+    for it in range(i0, i1):
+        if use_idx:
+            p0 = idx[it]
+            p1 = p0 + 1
+            blk = p0 // m
+        else:
+            blk = b_first + it
+            p0 = max(start, blk * m)
+            p1 = min(stop, (blk + 1) * m)
+        # prefix digits (first free parameter most significant)
+        rem = blk
+        for j in range(k - 2, -1, -1):
+            digits[j] = rem % m
+            rem //= m
+        L = k - 1
+        if it == i0:
+            L = 0
+        for j in range(k - 1):
+            if digits[j] != prev[j]:
+                L = j
+                break
+        for j in range(k - 1):
+            prev[j] = digits[j]
+        if it == i0 or L < k - 1:
+            for q in range(lvl_ptr[L], lvl_ptr[L + 1] if L < k - 1 else lvl_ptr[L]):
+                n = lvl_nodes[q]
+                if op[n] == PARAM:
+                    val[n] = table[digits[pslot[n]]]
+                    err[n] = 0.0
+                elif op[n] == LIN and exact[n]:
+                    s = cst[n]
+                    for e in range(aptr[n], aptr[n + 1]):
+                        s += acoef[e] * val[aidx[e]]
+                    val[n] = s
+                    err[n] = 0.0
+                else:
+                    v, e, s = _eval_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr, kinks, kerr,
+                            sptr, slopes, serr, icpt, ierr)
+                    val[n] = v
+                    err[n] = e
+            # per-block bases of the per-point LIN nodes (terms not depending on the inner
+            # parameter); any summation order is exact for exact nodes (window analysis)
+            for q in range(pt_nodes.shape[0]):
+                n = pt_nodes[q]
+                if op[n] == LIN:
+                    s = cst[n]
+                    es = cerr[n]
+                    for e in range(aptr[n], aptr[n + 1]):
+                        if not inner_edge[e]:
+                            if exact[n]:
+                                s += acoef[e] * val[aidx[e]]
+                            else:
+                                t, et = _mul(acoef[e], acerr[e], val[aidx[e]], err[aidx[e]])
+                                s, es = _add(s, es, t, et)
+                    base[n] = s
+                    base_e[n] = es
+            # block-level kink nodes (not depending on the inner parameter)
+            for t in range(nK):
+                if not kn_inner[t]:
+                    st, ki = _kink_status(kn_node[t], val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
+                    kst[t] = st
+                    kix[t] = ki
+        kb = 0
+        tb = -1
+        und_b = False
+        for t in range(nK):
+            if not kn_inner[t]:
+                if kst[t] == ST_UNDECIDED or kst[t] == ST_TIE:
+                    und_b = True
+                elif kst[t] == ST_KINK:
+                    kb += 1
+                    tb = t
+        d0 = p0 - blk * m
+        d1 = p1 - blk * m
+        affine = fast
+        ns = 0
+        if affine:
+            for q in range(nik):
+                if ik_in[q] >= 0 and base_e[ik_in[q]] != 0.0:
+                    affine = False
+        if affine:
+            # candidate digits of the inner kink nodes (see the docstring)
+            for q in range(nik):
+                t = ik_kn[q]
+                xin = ik_in[q]
+                b = base[xin] if xin >= 0 else 0.0
+                c = ik_c[q]
+                aid = actid[kn_node[t]]
+                for i in range(kptr[aid + 1] - kptr[aid]):
+                    kap = kinks[kptr[aid] + i]
+                    qv = (kap - b) / c
+                    if not np.isfinite(qv):
+                        affine = False
+                    j0 = np.searchsorted(table, qv)
+                    for jj in range(j0 - 1, j0 + 2):
+                        if jj < d0 or jj >= d1:
+                            continue
+                        if xin < 0 or exact[xin]:
+                            x = b + c * table[jj]
+                            ex = 0.0
+                        else:
+                            tt_, et = _mul(c, 0.0, table[jj], 0.0)
+                            x, ex = _add(b, 0.0, tt_, et)
+                        r = _rel(x, ex, kap, kerr[kptr[aid] + i])
+                        if r == 0 or r == 2:
+                            sp_d[ns] = jj
+                            sp_t[ns] = t if r == 0 else -1
+                            sp_i[ns] = i
+                            ns += 1
+        if affine:
+            # sort the candidates by digit (few: insertion sort)
+            for a_ in range(1, ns):
+                j = a_
+                while j > 0 and sp_d[j - 1] > sp_d[j]:
+                    sp_d[j - 1], sp_d[j] = sp_d[j], sp_d[j - 1]
+                    sp_t[j - 1], sp_t[j] = sp_t[j], sp_t[j - 1]
+                    sp_i[j - 1], sp_i[j] = sp_i[j], sp_i[j - 1]
+                    j -= 1
+            # candidate digits: the inner kink nodes listed there are touched (or undecided)
+            q = 0
+            n_spec = 0
+            while q < ns:
+                d = sp_d[q]
+                K = kb
+                tt = tb
+                und = und_b
+                while q < ns and sp_d[q] == d:
+                    if sp_t[q] < 0:
+                        und = True
+                    else:
+                        K += 1
+                        tt = sp_t[q]
+                        kix[tt] = sp_i[q]
+                    q += 1
+                n_spec += 1
+                digits[k - 1] = d
+                code = _decide(K, und, tt, blk, base_touched, kix, kn_inv, kn_node, c_blk, c_kink,
+                               c_code, digits, table, k, fv, fe, pst, adj, adje, P, A)
+                p = blk * m + d
+                _tally(g, p, code, tt if K == 1 else -1, 1, counts, pk, wit, maxw, dbuf, cap)
+                if record:
+                    codes[(it if use_idx else p - start)] = code
+            # every other digit: all inner kink nodes off their kinks, K = kb
+            n_uni = (d1 - d0) - n_spec
+            if n_uni == 0:
+                continue
+            if und_b or kb >= 2:
+                ucode = DEFER
+            elif kb == 0:
+                ucode = TOUCHED_OK if base_touched else UNTOUCHED
+            else:
+                ucode = -1  # K = 1 at tb
+            one_by_one = ucode == DEFER or (ucode == -1 and not kn_inv[tb]) or record
+            q = 0
+            seen = 0
+            for d in range(d0, d1):
+                while q < ns and sp_d[q] < d:
+                    q += 1
+                if q < ns and sp_d[q] == d:
+                    continue
+                p = blk * m + d
+                if seen == 0 or one_by_one:
+                    digits[k - 1] = d
+                    code = _decide(kb, und_b, tb, blk, base_touched, kix, kn_inv, kn_node, c_blk, c_kink,
+                                   c_code, digits, table, k, fv, fe, pst, adj, adje, P, A)
+                if one_by_one:
+                    _tally(g, p, code, tb if kb == 1 else -1, 1, counts, pk, wit, maxw, dbuf, cap)
+                    if record:
+                        codes[(it if use_idx else p - start)] = code
+                elif seen == 0:
+                    # one verdict for all n_uni points (the K = 1 data of tb is invariant)
+                    _tally(g, p, code, tb if kb == 1 else -1, n_uni, counts, pk, wit, maxw, dbuf, cap)
+                    if code == UNTOUCHED:
+                        break
+                else:
+                    # the next few uniform indices may be among the smallest witnesses
+                    _tally(g, p, code, -1, 0, counts, pk, wit, maxw, dbuf, cap)
+                    if seen >= maxw:
+                        break
+                seen += 1
+            continue
+        for p in range(p0, p1):
+            d = p - blk * m
+            digits[k - 1] = d
+            # per-point nodes
+            for q in range(pt_nodes.shape[0]):
+                n = pt_nodes[q]
+                o = op[n]
+                if o == PARAM:
+                    val[n] = table[d]
+                    err[n] = 0.0
+                elif o == LIN:
+                    s = base[n]
+                    if exact[n]:
+                        for e in range(aptr[n], aptr[n + 1]):
+                            if inner_edge[e]:
+                                s += acoef[e] * val[aidx[e]]
+                        val[n] = s
+                        err[n] = 0.0
+                    else:
+                        es = base_e[n]
+                        for e in range(aptr[n], aptr[n + 1]):
+                            if inner_edge[e]:
+                                tt_, et = _mul(acoef[e], acerr[e], val[aidx[e]], err[aidx[e]])
+                                s, es = _add(s, es, tt_, et)
+                        val[n] = s
+                        err[n] = es
+                else:
+                    v, e, s_ = _eval_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr, kinks, kerr,
+                            sptr, slopes, serr, icpt, ierr)
+                    val[n] = v
+                    err[n] = e
+            K = kb
+            tt = tb
+            und = und_b
+            for q in range(nik):
+                t = ik_kn[q]
+                st, ki = _kink_status(kn_node[t], val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
+                kix[t] = ki
+                if st == ST_UNDECIDED or st == ST_TIE:
+                    und = True
+                elif st == ST_KINK:
+                    K += 1
+                    tt = t
+            code = _decide(K, und, tt, blk, base_touched, kix, kn_inv, kn_node, c_blk, c_kink, c_code,
+                           digits, table, k, fv, fe, pst, adj, adje, P, A)
+            _tally(g, p, code, tt if K == 1 else -1, 1, counts, pk, wit, maxw, dbuf, cap)
+            if record:
+                codes[(it if use_idx else p - start)] = code
+
+
+
 @njit(parallel=True, cache=True)
 def count_kernel(start, stop, idx, ngroups, cap, record, maxw, base_touched, table, k, P, A, S):
     """Classify the points start..stop-1 (``idx`` empty) or the sorted flat indices ``idx``.
 
-    The grid is cut into *blocks*: all points sharing the first k-1 digits (the last free
-    parameter varies inside a block). Groups of consecutive blocks (or indices) run in parallel;
-    each group keeps its own node values and recomputes, when the prefix digits change from L on,
-    only the needed nodes depending on free parameters L..k-2 (level lists), and per point only
-    the needed nodes depending on the last one (``pt_nodes``; LIN nodes there add the inner terms
-    to a per-block base). Counts are integers summed per group: the totals do not depend on the
-    number of threads or groups.
+    The grid is cut into *blocks*: all points sharing the first k-1 digits (the last, *inner*,
+    free parameter varies inside a block). Groups of consecutive blocks (or indices) run in
+    parallel; each group keeps its own node values and recomputes, when the prefix digits change
+    from position L on, only the needed nodes depending on free parameters L..k-2 (level lists);
+    per block, the kink nodes not depending on the inner parameter are decided once.
 
-    Returns (counts[g, c], per-kink-node counts pk[g, kn, 0=touched, 1=ndf], witnesses
-    wit[g, class, i], deferred-point buffer dbuf[g, i], codes (per point, when ``record``)).
+    Inside a block, two ways:
+    * *affine* (``fast``, compile-time structure, and every inner kink input's block base exact):
+      each inner kink node's input is x(v) = base + c v with c != 0 exact, v the inner value. Its
+      kink kappa is touched only at v* = (kappa - base)/c, a single real. If v* is in M, the float
+      quotient q = fl(fl(kappa - base)/c) is within 3u relative of v* (0 exactly when v* = 0),
+      far closer than M's relative spacing (2^-p, p <= 24 for every format here), so v* is among
+      the table entries next to searchsorted(table, q); those candidates are checked with the
+      exact/error-bounded rule. Every other inner value is off that kink as a mathematical fact.
+      So only the few candidate digits are looked at; the rest of the block shares one verdict,
+      counted in bulk.
+    * otherwise per point: the per-point nodes (``pt_nodes``; LIN nodes add the inner terms to a
+      per-block base) and the inner kink nodes are evaluated at every point.
+    Counts are integers summed per group: the totals do not depend on the number of threads or
+    groups. Returns (counts[g, c], per-kink-node counts pk[g, kn, 0=touched, 1=ndf], witnesses
+    wit[g, class, i], deferred points dbuf[g, i], codes (per point, when ``record``)).
     """
-    op = P[0]
-    aptr, aidx, pslot, isconst, exact, val0, err0 = P[1], P[2], P[7], P[9], P[10], P[11], P[12]
-    lvl_ptr, lvl_nodes, pt_nodes, inner_edge, kn_node, kn_inner, kn_inv = S[0], S[1], S[2], S[3], S[4], S[5], S[6]
-    N = op.shape[0]
-    nK = kn_node.shape[0]
     m = table.shape[0]
+    nK = S[4].shape[0]
     use_idx = idx.shape[0] > 0
+    b_first = 0
     if use_idx:
         n_items = idx.shape[0]
     else:
@@ -403,175 +723,28 @@ def count_kernel(start, stop, idx, ngroups, cap, record, maxw, base_touched, tab
     n_codes = (idx.shape[0] if use_idx else stop - start) if record else 0
     codes = np.zeros(n_codes, np.int8)
     for g in prange(ngroups):
-        i0 = g * n_items // ngroups
-        i1 = (g + 1) * n_items // ngroups
-        val = val0.copy()
-        err = err0.copy()
-        base = np.zeros(N)
-        base_e = np.zeros(N)
-        fv = np.zeros(N)
-        fe = np.zeros(N)
-        pst = np.zeros(N, np.int64)
-        adj = np.zeros(N)
-        adje = np.zeros(N)
-        kst = np.zeros(nK, np.int64)
-        kix = np.zeros(nK, np.int64)
-        c_blk = np.full(nK, -1, np.int64)
-        c_kink = np.full(nK, -1, np.int64)
-        c_code = np.zeros(nK, np.int64)
-        digits = np.zeros(max(k, 1), np.int64)
-        prev = np.full(max(k, 1), -1, np.int64)
-        nw = np.zeros(N_WCLASSES, np.int64)
-        for it in range(i0, i1):
-            if use_idx:
-                p0 = idx[it]
-                p1 = p0 + 1
-                blk = p0 // m
-            else:
-                blk = b_first + it
-                p0 = max(start, blk * m)
-                p1 = min(stop, (blk + 1) * m)
-            # prefix digits (first free parameter most significant)
-            rem = blk
-            for j in range(k - 2, -1, -1):
-                digits[j] = rem % m
-                rem //= m
-            L = k - 1
-            if it == i0:
-                L = 0
-            for j in range(k - 1):
-                if digits[j] != prev[j]:
-                    L = j
-                    break
-            for j in range(k - 1):
-                prev[j] = digits[j]
-            if it == i0 or L < k - 1:
-                for q in range(lvl_ptr[L], lvl_ptr[L + 1] if L < k - 1 else lvl_ptr[L]):
-                    n = lvl_nodes[q]
-                    if op[n] == PARAM:
-                        val[n] = table[digits[pslot[n]]]
-                        err[n] = 0.0
-                    else:
-                        v, e, s = _eval_node(n, val, err, P, A)
-                        val[n] = v
-                        err[n] = e
-                # per-block bases of the per-point LIN nodes (terms not depending on the inner param);
-                # any summation order is exact for exact nodes (window analysis bounds every partial sum)
-                for q in range(pt_nodes.shape[0]):
-                    n = pt_nodes[q]
-                    if op[n] == LIN:
-                        s = P[5][n]
-                        es = P[6][n]
-                        for e in range(aptr[n], aptr[n + 1]):
-                            if not inner_edge[e]:
-                                if exact[n]:
-                                    s += P[3][e] * val[aidx[e]]
-                                else:
-                                    t, et = _mul(P[3][e], P[4][e], val[aidx[e]], err[aidx[e]])
-                                    s, es = _add(s, es, t, et)
-                        base[n] = s
-                        base_e[n] = es
-                # block-level kink nodes (not depending on the inner parameter)
-                for t in range(nK):
-                    if not kn_inner[t]:
-                        st, ki = _kink_status(kn_node[t], val, err, P, A)
-                        kst[t] = st
-                        kix[t] = ki
-            kb = 0
-            tb = -1
-            und_b = False
-            for t in range(nK):
-                if not kn_inner[t]:
-                    if kst[t] == ST_UNDECIDED or kst[t] == ST_TIE:
-                        und_b = True
-                    elif kst[t] == ST_KINK:
-                        kb += 1
-                        tb = t
-            for p in range(p0, p1):
-                d = p - blk * m
-                digits[k - 1] = d
-                # per-point nodes
-                for q in range(pt_nodes.shape[0]):
-                    n = pt_nodes[q]
-                    o = op[n]
-                    if o == PARAM:
-                        val[n] = table[d]
-                        err[n] = 0.0
-                    elif o == LIN:
-                        s = base[n]
-                        if exact[n]:
-                            for e in range(aptr[n], aptr[n + 1]):
-                                if inner_edge[e]:
-                                    s += P[3][e] * val[aidx[e]]
-                            val[n] = s
-                            err[n] = 0.0
-                        else:
-                            es = base_e[n]
-                            for e in range(aptr[n], aptr[n + 1]):
-                                if inner_edge[e]:
-                                    tt, et = _mul(P[3][e], P[4][e], val[aidx[e]], err[aidx[e]])
-                                    s, es = _add(s, es, tt, et)
-                            val[n] = s
-                            err[n] = es
-                    else:
-                        v, e, s_ = _eval_node(n, val, err, P, A)
-                        val[n] = v
-                        err[n] = e
-                K = kb
-                tt = tb
-                und = und_b
-                for t in range(nK):
-                    if kn_inner[t]:
-                        st, ki = _kink_status(kn_node[t], val, err, P, A)
-                        kst[t] = st
-                        kix[t] = ki
-                        if st == ST_UNDECIDED or st == ST_TIE:
-                            und = True
-                        elif st == ST_KINK:
-                            K += 1
-                            tt = t
-                if und or K >= 2:
-                    code = DEFER
-                elif K == 0:
-                    code = TOUCHED_OK if base_touched else UNTOUCHED
-                else:
-                    ki = kix[tt]
-                    if kn_inv[tt] and c_blk[tt] == blk and c_kink[tt] == ki:
-                        code = c_code[tt]
-                    else:
-                        code = _k1_verdict(kn_node[tt], ki, digits, table, k, fv, fe, pst, adj, adje, P, A)
-                        c_blk[tt] = blk
-                        c_kink[tt] = ki
-                        c_code[tt] = code
-                if record:
-                    codes[(it if use_idx else p - start)] = code
-                if code == DEFER:
-                    nd = counts[g, C_DEFER]
-                    if nd < cap:
-                        dbuf[g, nd] = p
-                    counts[g, C_DEFER] = nd + 1
-                    continue
-                counts[g, C_POINTS] += 1
-                if code == UNTOUCHED:
-                    continue
-                counts[g, C_TOUCHED] += 1
-                if nw[W_TOUCHED] < maxw:
-                    wit[g, W_TOUCHED, nw[W_TOUCHED]] = p
-                    nw[W_TOUCHED] += 1
-                if K == 1:
-                    pk[g, tt, 0] += 1
-                if code == NDF_CLARKE or code == NDF_NOT_CLARKE:
-                    counts[g, C_NDF] += 1
-                    pk[g, tt, 1] += 1
-                    if nw[W_NDF] < maxw:
-                        wit[g, W_NDF, nw[W_NDF]] = p
-                        nw[W_NDF] += 1
-                    if code == NDF_CLARKE:
-                        counts[g, C_CLARKE] += 1
-                    elif nw[W_NOT_CLARKE] < maxw:
-                        wit[g, W_NOT_CLARKE, nw[W_NOT_CLARKE]] = p
-                        nw[W_NOT_CLARKE] += 1
+        _run_group(g, g * n_items // ngroups, (g + 1) * n_items // ngroups, start, stop, idx, use_idx, b_first,
+                   cap, record, maxw, base_touched, table, k, P, A, S, counts, pk, wit, dbuf, codes)
     return counts, pk, wit, dbuf, codes
+
+
+@njit(cache=True)
+def _decide(K, und, tt, blk, base_touched, kix, kn_inv, kn_node, c_blk, c_kink, c_code, digits, table, k,
+            fv, fe, pst, adj, adje, P, A):
+    """The verdict code of one point from its count K of touched varying kink nodes (tt: one of
+    them), with the per-block cache of K = 1 verdicts for invariant nodes (kn_inv)."""
+    if und or K >= 2:
+        return DEFER
+    if K == 0:
+        return TOUCHED_OK if base_touched else UNTOUCHED
+    ki = kix[tt]
+    if kn_inv[tt] and c_blk[tt] == blk and c_kink[tt] == ki:
+        return c_code[tt]
+    code = _k1_verdict(kn_node[tt], ki, digits, table, k, fv, fe, pst, adj, adje, P, A)
+    c_blk[tt] = blk
+    c_kink[tt] = ki
+    c_code[tt] = code
+    return code
 
 
 @njit(parallel=True, cache=True)
@@ -599,14 +772,17 @@ def key_kernel(points, table, k, key_kind, key_node, P, A):
             nd = key_node[q]
             kind = key_kind[q]
             if kind == 0:  # ACT: 2*piece inside a piece, 2*kink+1 on a kink
-                st, ki = _locate(fv[aidx[aptr[nd]]], fe[aidx[aptr[nd]]], P[8][nd], A)
+                aid = P[8][nd]
+                kptr = A[0]
+                st, ki = _locate(fv[aidx[aptr[nd]]], fe[aidx[aptr[nd]]], kptr[aid], kptr[aid + 1] - kptr[aid],
+                                 A[1], A[2])
                 if st == 2:
                     valid[i] = False
                 keys[i, q] = 2 * ki + 1 if st == 1 else 2 * ki
             elif kind == 1:  # MAX: bitmask of the maximiser positions
                 a0 = aptr[nd]
                 na = aptr[nd + 1] - a0
-                r, st = _max_state(nd, fv, fe, P)
+                r, st = _max_state(a0, a0 + na, aidx, fv, fe)
                 if st == ST_UNDECIDED or na > 52:
                     valid[i] = False
                 mask = 0.0

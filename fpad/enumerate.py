@@ -240,18 +240,6 @@ def compile_problem(problem) -> Compiled:
     new = {old: i for i, old in enumerate(order)}
     N = len(order)
 
-    dep = [0] * N
-    exactval: list[Fraction | None] = [None] * N  # exact value of constant nodes
-    for i, old in enumerate(order):
-        nd = nodes[old]
-        if nd.op == PARAM:
-            dep[i] = (1 << slot[nd.param]) if nd.param in slot else 0
-        else:
-            for a in nd.args:
-                dep[i] |= dep[new[a]]
-        if dep[i] == 0:
-            exactval[i] = _const_value(nd, [exactval[new[a]] for a in nd.args], problem)
-
     # activation tables
     acts: list = []
     act_index = {}
@@ -287,52 +275,69 @@ def compile_problem(problem) -> Compiled:
             for i in range(nd.act.n_kinks):
                 proxies[(old, i)] = problem.proxy.value(nd.act, i)
 
-    # node arrays; constant args of LIN/MUL folded into exact coefficients
+    # node arrays, one topological pass: constant arguments of LIN/MUL are folded into exact
+    # coefficients, zero coefficients dropped; a node is constant (dep == 0) when no free
+    # parameter reaches it through the folded edges, and then gets its exact value
     op = np.zeros(N, np.int64)
     aptr = [0]
     aidx, acoef_q = [], []
     cst_q = [Fraction(0)] * N
     pslot = np.full(N, -1, np.int64)
     actid = np.full(N, -1, np.int64)
-    isconst = np.array([d == 0 for d in dep], dtype=np.bool_)
+    dep = [0] * N
+    exactval: list[Fraction | None] = [None] * N
     val0 = np.zeros(N)
     err0 = np.zeros(N)
     for i, old in enumerate(order):
         nd = nodes[old]
         o = nd.op
-        if isconst[i]:
-            o = CONST
-            val0[i], err0[i] = _float_err(exactval[i])
-        elif o == PARAM:
-            pslot[i] = slot[nd.param]
-        elif o == LIN:
-            c = nd.const
-            for cf, a in zip(nd.coefs, nd.args):
-                j = new[a]
-                if isconst[j]:
+        args = [new[a] for a in nd.args]
+        edges: list = []
+        if o == PARAM:
+            if nd.param in slot:
+                pslot[i] = slot[nd.param]
+                dep[i] = 1 << slot[nd.param]
+            else:
+                exactval[i] = Fraction(problem.values[nd.param])
+        elif o == CONST:
+            exactval[i] = Fraction(nd.const)
+        elif o == MUL and dep[args[0]] and dep[args[1]]:
+            edges = [(args[0], Fraction(1)), (args[1], Fraction(1))]  # coefficients unused
+        elif o in (LIN, MUL):
+            if o == LIN:
+                terms, c = list(zip(nd.coefs, args)), Fraction(nd.const)
+            else:  # a product with a constant factor is a LIN node
+                a, b = args
+                terms, c = ([(exactval[b], a)], Fraction(0)) if dep[a] else ([(exactval[a], b)], Fraction(0))
+                o = LIN
+            for cf, j in terms:
+                if not dep[j]:
                     c += cf * exactval[j]
                 elif cf != 0:
-                    aidx.append(j)
-                    acoef_q.append(Fraction(cf))
+                    edges.append((j, Fraction(cf)))
             cst_q[i] = c
-        elif o == MUL:
-            a, b = (new[x] for x in nd.args)
-            if isconst[a] or isconst[b]:
-                cval, var = (exactval[a], b) if isconst[a] else (exactval[b], a)
-                o = LIN
-                if cval != 0:
-                    aidx.append(var)
-                    acoef_q.append(cval)
+            if not edges:
+                exactval[i] = c
+        elif o == ACT:
+            actid[i] = act_index[nd.act]
+            if dep[args[0]]:
+                edges = [(args[0], Fraction(1))]
             else:
-                aidx += [a, b]
-                acoef_q += [Fraction(1)] * 2  # unused: acoef is aligned with aidx
-        elif o in (ACT, MAX):
-            if o == ACT:
-                actid[i] = act_index[nd.act]
-            aidx += [new[a] for a in nd.args]
-            acoef_q += [Fraction(1)] * len(nd.args)
-        op[i] = o
+                exactval[i] = nd.act(exactval[args[0]])
+        else:  # MAX
+            if any(dep[j] for j in args):
+                edges = [(j, Fraction(1)) for j in args]
+            else:
+                exactval[i] = max(exactval[j] for j in args)
+        for j, cf in edges:
+            dep[i] |= dep[j]
+            aidx.append(j)
+            acoef_q.append(cf)
+        if not dep[i]:
+            val0[i], err0[i] = _float_err(exactval[i])
+        op[i] = o if dep[i] else CONST
         aptr.append(len(aidx))
+    isconst = np.array([d == 0 for d in dep], dtype=np.bool_)
     cst = np.zeros(N)
     cst_err = np.zeros(N)
     for i in range(N):
@@ -429,30 +434,45 @@ def compile_problem(problem) -> Compiled:
                     key_kind.append(2)
                     key_node.append(int(a))
 
+    # the affine inner structure (fpad._kernels.count_kernel): every per-point node is an inner
+    # PARAM or a LIN whose inner terms are inner PARAMs, every inner kink node an ACT whose input
+    # is one of them, with an exact non-zero total coefficient c of the inner parameter
+    ik_kn = [t for t in range(len(kn)) if kn_inner[t]]
+    ik_in, ik_c = [], []
+    fast = True
+    for n in pt_nodes:
+        if op[n] == LIN:
+            fast &= all(op[a] == PARAM for a, inn in zip(args_of(n), inner_edge[aptr[n]:aptr[n + 1]]) if inn)
+        elif op[n] != PARAM:
+            fast = False
+    for t in ik_kn:
+        i = kn[t]
+        x = int(args_of(i)[0])
+        if op[i] != ACT or op[x] not in (PARAM, LIN):
+            fast = False
+            ik_in.append(-1)
+            ik_c.append(0.0)
+            continue
+        if op[x] == PARAM:
+            c = Fraction(1)
+        else:
+            c = sum((acoef_q[e] for e in range(aptr[x], aptr[x + 1]) if inner_edge[e]), Fraction(0))
+        cf, ce = _float_err(c)
+        fast &= c != 0 and ce == 0
+        ik_in.append(-1 if op[x] == PARAM else x)
+        ik_c.append(cf)
+
     P = (op, aptr, aidx, acoef, acoef_err, cst, cst_err, pslot, actid, isconst, exact, val0, err0)
     A = (np.array(kptr, np.int64), np.array(kinks, np.float64), np.array(kerr, np.float64),
          np.array(sptr, np.int64), np.array(slopes, np.float64), np.array(serr, np.float64),
          np.array(icpt, np.float64), np.array(ierr, np.float64), np.array(kclarke, np.bool_))
     S = (np.array(lvl_ptr, np.int64), np.array(lvl_nodes, np.int64), np.array(pt_nodes, np.int64),
-         inner_edge, np.array(kn, np.int64), kn_inner, kn_inv)
+         inner_edge, np.array(kn, np.int64), kn_inner, kn_inv, np.array(ik_kn, np.int64),
+         np.array(ik_in, np.int64), np.array(ik_c, np.float64), np.array([fast], np.bool_))
     return Compiled(problem=problem, k=k, m=m, table=table, n_points=m**k, P=P, A=A, S=S,
                     key_kind=np.array(key_kind, np.int64), key_node=np.array(key_node, np.int64),
                     node_ids=order, kn_tags=kn_tags, const_touched=const_touched,
                     const_tags=const_tags, proxies=proxies)
-
-
-def _const_value(nd, args, problem) -> Fraction:
-    if nd.op == PARAM:
-        return Fraction(problem.values[nd.param])
-    if nd.op == CONST:
-        return Fraction(nd.const)
-    if nd.op == LIN:
-        return nd.const + sum((c * a for c, a in zip(nd.coefs, args)), Fraction(0))
-    if nd.op == MUL:
-        return args[0] * args[1]
-    if nd.op == ACT:
-        return nd.act(args[0])
-    return max(args)
 
 
 def _forms(N, op, aptr, aidx, acoef_q, cst_q, isconst, err0, exactval, actid, acts, table) -> np.ndarray:
