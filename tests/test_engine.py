@@ -176,12 +176,20 @@ def _run(path, crash_after=None, threads=None):
     return subprocess.run(_argv(path), env=env, capture_output=True, text=True)
 
 
-def test_killed_run_resumes_to_identical_counts(tmp_path):
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The result of the subprocess run, never interrupted (shared by the kill tests)."""
     import json
 
-    clean = _run(tmp_path / "clean.sqlite")
+    clean = _run(tmp_path_factory.mktemp("clean") / "clean.sqlite")
     assert clean.returncode == 0, clean.stderr
-    want = json.loads(clean.stdout)
+    return json.loads(clean.stdout)
+
+
+def test_killed_run_resumes_to_identical_counts(tmp_path, uninterrupted):
+    import json
+
+    want = uninterrupted
     path = tmp_path / "crash.sqlite"
     killed = _run(path, crash_after=4)
     assert killed.returncode == engine.CRASH_EXIT_CODE and killed.stdout == ""
@@ -194,13 +202,13 @@ def test_killed_run_resumes_to_identical_counts(tmp_path):
     assert got[:-1] == want[:-1]
 
 
-def test_sigkill_at_an_arbitrary_moment_then_resume(tmp_path):
+def test_sigkill_at_an_arbitrary_moment_then_resume(tmp_path, uninterrupted):
     import json
     import signal
     import sqlite3
     import time
 
-    want = json.loads(_run(tmp_path / "clean.sqlite").stdout)
+    want = uninterrupted
     path = tmp_path / "killed.sqlite"
     env = {k: v for k, v in os.environ.items() if k != engine.CRASH_HOOK_ENV}
     proc = subprocess.Popen(_argv(path, delay=0.05), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
