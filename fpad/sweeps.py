@@ -255,12 +255,14 @@ def _say(progress, msg):
 
 
 # -- budget checks (before any work) ------------------------------------------------------------------
-def check_width_budget(widths, deep_widths, deep_samples, budget_s: float = DEFAULT_BUDGET_S) -> None:
+def check_width_budget(widths, deep_widths, deep_samples, n_formats: int = 3,
+                       budget_s: float = DEFAULT_BUDGET_S) -> None:
     """Refuse a width sweep that cannot finish in ``budget_s``: the exact panel costs about 1 ms
-    per neuron (decomposition), the sampled panel about 0.2 ms per node per sample."""
+    per neuron (decomposition), the sampled panel about 0.2 ms + 30 us per (N^2 + 4N) nodes per
+    sampled point (measured on this 2-core machine, with a margin)."""
     if any(w < 1 for w in list(widths) + list(deep_widths)):
         raise FpadError("widths must be positive integers")
-    est = 3 * sum(widths) * 1e-3 + sum(3 * deep_samples * (w * w + 4 * w) * 2e-4 for w in deep_widths)
+    est = n_formats * (sum(widths) * 1e-3 + sum(deep_samples * ((w * w + 4 * w) * 3e-5 + 2e-4) for w in deep_widths))
     if max(widths, default=0) > 65536 or est > budget_s:
         raise FpadError(
             f"width sweep would take about {est:.0f} s (budget {budget_s:.0f} s): use widths up to 65536, "
@@ -309,9 +311,9 @@ def width_sweep(formats=("e4m3fn", "e5m2", "bf16"), widths=None, deep_widths=Non
     of two-hidden-layer networks (all free) by a labelled sampled estimate."""
     t0 = time.perf_counter()
     widths = list(widths or [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
-    deep_widths = list(deep_widths if deep_widths is not None else ([1, 2, 4, 8] if quick else [1, 2, 4, 8, 16]))
-    deep_samples = deep_samples or (1000 if quick else 5000)
-    check_width_budget(widths, deep_widths, deep_samples)
+    deep_widths = list(deep_widths if deep_widths is not None else ([1, 2, 4, 8] if quick else [1, 2, 4, 8, 16, 32]))
+    deep_samples = deep_samples or (1000 if quick else 2000)
+    check_width_budget(widths, deep_widths, deep_samples, len(formats))
     rows = []
     for fmt in _fmt_list(formats):
         M = fmt.n_values
@@ -355,7 +357,7 @@ def batch_sweep(formats=("e4m3fn", "e5m2", "bf16"), batches=None, width: int = 4
     return _done(a, t0, progress)
 
 
-def tightness(formats=("e2m1", "e3m2", "e4m3fn", "e5m2", "bf16"), ns=(1, 16, 253, 1000), progress=None,
+def tightness(formats=("e2m1", "e3m2", "e4m3fn", "e5m2", "bf16"), ns=None, progress=None,
               quick: bool = False) -> Analysis:
     """The constructions that (nearly) attain the bound: sum_i ReLU(b_i) (measured against the
     closed form 1-(1-1/|M|)^N) and v * ReLU(u + b) (against (|M|-1)/|M|^2)."""
@@ -365,7 +367,9 @@ def tightness(formats=("e2m1", "e3m2", "e4m3fn", "e5m2", "bf16"), ns=(1, 16, 253
         M = fmt.n_values
         vals = fmt.values_fraction()
         symmetric = sorted(-v for v in vals) == vals
-        for n in ns:
+        # N = |M| is where the density / bound ratio is smallest (1 - 1/e asymptotically)
+        grid = ns or sorted({1, 4, 16, 64, 256, 1024, 4096} | ({M} if M <= 4096 else set()))
+        for n in grid:
             _say(progress, f"tightness: sum ReLU(b_i) N={n} over {fmt.name}")
             p = _build(sum_relu_spec(n), fmt)
             r = _count(p)
@@ -431,10 +435,12 @@ def inc_table(formats=("e2m1", "e3m2"), activations=ACTIVATIONS, proxies=("pytor
     rows = []
     for arch, build in _inc_architectures().items():
         for fmt in _fmt_list(formats):
-            if quick and arch == "1-1-1-1 deep" and fmt.n_values > 15:
-                continue  # 63^4 points: the full run only
+            if arch == "1-1-1-1 deep" and fmt.n_values > 15 and quick:
+                continue  # 63^4 points per cell (about 30 s each): the full run only, PyTorch's proxy
             for act in activations:
                 for proxy in proxies:
+                    if arch == "1-1-1-1 deep" and fmt.n_values > 15 and proxy != "pytorch":
+                        continue
                     for bias in (True, False):
                         _say(progress, f"inc table: {arch} {act} {proxy} bias={bias} {fmt.name}")
                         p = _build(build(act, proxy, bias), fmt)

@@ -59,7 +59,8 @@ def handler(args) -> int:
     if k == "width":
         widths = _ints(args.widths, "--widths") if args.widths else None
         deep = _ints(args.deep_widths, "--deep-widths") if args.deep_widths is not None else None
-        sweeps.check_width_budget(widths or [1024], deep if deep is not None else [8], args.samples or 300)
+        sweeps.check_width_budget(widths or [1024], deep if deep is not None else [8], args.samples or 1000,
+                                  len(args.formats or (1, 2, 3)))
         a = sweeps.width_sweep(widths=widths, deep_widths=deep, deep_samples=args.samples, seed=args.seed, **kw)
         spec = Spec(None, plots.plot_width, "")
     elif k == "precision":
