@@ -694,7 +694,7 @@ def _run(compiled: Compiled, start: int, stop: int, idx: np.ndarray, record: boo
             d["touched"] += out.points
             d["ndf"] += out.ndf
             d["inc"] += out.inc
-    out.per_neuron = per
+    out.per_neuron = {tag: d for tag, d in per.items() if d["touched"]}  # never-touched tags are left out
     for cls in WITNESS_CLASSES:
         chosen = sorted(set(widx[cls]))[:max_witnesses]
         if chosen:
@@ -767,8 +767,9 @@ def count_exhaustive(problem, *, max_witnesses: int = 3, compiled: Compiled | No
     return _result(problem, c, time.perf_counter() - t0, fallback=c.fallback)
 
 
-def count_exhaustive_reference(problem, *, max_witnesses: int = 3) -> CountResult:
-    """The slow exact twin: :func:`fpad.oracle.classify` on every point (small grids only)."""
+def count_exhaustive_reference(problem, *, max_witnesses: int = 3, codes: list | None = None) -> CountResult:
+    """The slow exact twin: :func:`fpad.oracle.classify` on every point (small grids only).
+    If ``codes`` is a list, every point's verdict code (as in :func:`point_codes`) is appended."""
     from itertools import product
 
     from fpad.oracle import classify
@@ -779,6 +780,8 @@ def count_exhaustive_reference(problem, *, max_witnesses: int = 3) -> CountResul
     for i, point in enumerate(product(values, repeat=len(problem.free))):
         res = classify(problem, list(point))
         code = _oracle_code(res)
+        if codes is not None:
+            codes.append(code)
         one = ChunkCounts(points=1, touched=int(code != K.UNTOUCHED), ndf=int(res.ndf), inc=int(res.inc),
                           clarke_ok=int(res.ndf and res.clarke_ok), max_witnesses=max_witnesses)
         for tag in {t.tag for t in res.touched}:

@@ -1,0 +1,243 @@
+"""The compiled grid kernels against their slow exact twin (fpad.oracle on every point).
+
+Every test compares real values: per-point verdict codes, counts, per-neuron counts, witnesses.
+Grids: e2m1 (|M| = 15), e3m2 (63), e4m3fn (253, sub-ranges), bf16 (one block).
+"""
+
+from fractions import Fraction as F
+
+import numba
+import numpy as np
+import pytest
+
+from fpad import enumerate as E
+from fpad.errors import FpadError
+from fpad.examples import EXAMPLES
+from fpad.formats import get_format
+from fpad.network import NetworkSpec
+from fpad.oracle import classify
+
+FP4 = get_format("e2m1")
+FP6 = get_format("e3m2")
+FP8 = get_format("e4m3fn")
+BF16 = get_format("bf16")
+
+
+def build(fmt, inputs, layers, free, proxy="pytorch", fixed=None, seed=0, **extra):
+    d = {"inputs": inputs, "layers": layers, "ad": {"proxy": proxy},
+         "params": {"free": free, "seed": seed, "fixed": fixed or {}}}
+    d.update(extra)
+    return NetworkSpec.from_dict(d).build(fmt)
+
+
+def dense(width, activation="identity", bias=True, **kw):
+    return {"kind": "dense", "width": width, "activation": activation, "bias": bias, **kw}
+
+
+def oracle_codes(pb, compiled, indices):
+    return np.array([E._oracle_code(classify(pb, compiled.free_values(int(i)))) for i in indices], np.int8)
+
+
+def check_full_grid(pb):
+    """Kernel == oracle on every point: codes, counts, per-neuron counts, witnesses."""
+    ref_codes = []
+    ref = E.count_exhaustive_reference(pb, codes=ref_codes)
+    compiled = E.compile_problem(pb)
+    got = E.count_exhaustive(pb, compiled=compiled)
+    codes = E.point_codes(compiled, 0, compiled.n_points)
+    assert codes.tolist() == ref_codes
+    for f in ("points", "touched", "ndf", "inc", "clarke_ok", "per_neuron", "witnesses"):
+        assert getattr(got, f) == getattr(ref, f), f
+    return got
+
+
+def check_range(pb, start, stop):
+    compiled = E.compile_problem(pb)
+    codes = E.point_codes(compiled, start, stop)
+    assert codes.tolist() == oracle_codes(pb, compiled, range(start, stop)).tolist()
+    c = E.count_range(compiled, start, stop)
+    assert (c.points, c.touched, c.ndf, c.inc) == (
+        stop - start, int((codes != 0).sum()), int(np.isin(codes, (2, 3)).sum()), int((codes == 5).sum()))
+    assert c.clarke_ok == int((codes == 2).sum())
+    return compiled, codes
+
+
+# -- every point of small grids -------------------------------------------------------------------
+NETS = {
+    # issue-style: 2 relu units with bias, minibatch 2, first-layer weights + one bias free
+    "relu-bias": lambda: build(FP4, [[1], [3]], [dense(2, "relu"), dense(1)],
+                               ["L1.W[0,0]", "L1.W[1,0]", "L1.b[0]"], fixed={"L2.W": [[1, "-1/2"]]}),
+    # no bias parameters, an output weight free (a MUL node between two varying values)
+    "relu-nobias-mul": lambda: build(FP4, [[1], [-3]], [dense(2, "relu", bias=False), dense(1, bias=False)],
+                                     ["L1.W[0,0]", "L1.W[1,0]", "L2.W[0,0]"], fixed={"L2.W": [[1, -2]]}),
+    # the inner parameter in the first of two hidden layers: the general per-point path
+    "two-hidden": lambda: build(FP4, [["0.5"]], [dense(2, "relu"), dense(2, "relu"), dense(1)],
+                                ["L1.W[0,0]", "L1.b[0]", "L1.b[1]"],
+                                fixed={"L1.W": [[1], [-1]], "L2.W": [[1, -1], ["0.5", 2]], "L2.b": [-1, 1]}),
+    # ties of a max pool (Lemma 7 shape, relu before the pool), three free parameters
+    "maxpool": lambda: build(FP4, [[1, 0, -1, 2]], [
+        {"kind": "conv1d", "channels": 1, "kernel": 2, "bias": True, "activation": "relu"},
+        {"kind": "maxpool1d", "window": 3}], ["L1.W", "L1.b"], input_shape=[1, 4],
+        output={"reduce": "weighted", "weights": [1]}),
+    "lemma7": lambda: EXAMPLES["lemma7"].problem(FP4),
+    # Lemma 3's network with its weight free too: HS(3w + b) + HS(-3w + b), times an output weight
+    # (w = 1, b = 0 touches both kinks; with w free the two linear forms are independent: ndf)
+    "hardsigmoid-shared": lambda: build(FP4, [[3], [-3]], [dense(1, "hardsigmoid", bias="shared"), dense(1)],
+                                            ["L1.W", "L1.b", "L2.W"]),
+}
+ACTS = [("leaky_relu:1/64", "pytorch"), ("relu6", "left"), ("hardtanh", "right"), ("hardsigmoid", "mix:1/2"),
+        ("abs", "pytorch"), ("relu6", "pytorch"), ("relu", "const:2")]
+for act, proxy in ACTS:
+    NETS[f"{act}-{proxy}"] = (lambda act=act, proxy=proxy: build(
+        FP4, [[1], [-2]], [dense(1, act), dense(1)], ["L1.W", "L1.b", "L2.W"], proxy=proxy))
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_kernel_equals_oracle_on_every_point(name):
+    got = check_full_grid(NETS[name]())
+    assert got.points in (15**3, 15**2) and got.touched > 0
+
+
+def test_the_nets_cover_every_verdict():
+    seen = set()
+    for f in NETS.values():
+        compiled = E.compile_problem(f())
+        seen |= set(E.point_codes(compiled, 0, compiled.n_points).tolist())
+    assert seen == {0, 1, 2, 3, 5}  # untouched, touched-ok, ndf (Clarke / not), inc
+
+
+def test_counts_of_the_relu_bias_net_by_hand():
+    # units i: w_i x + b_i with x in {1, 3}; only L1.b[0] is free, so unit 1's bias is fixed
+    pb = NETS["relu-bias"]()
+    got = E.count_exhaustive(pb)
+    assert got.points == 3375 and got.inc == 0 and got.ndf == got.touched == got.clarke_ok
+    assert got.extra["fallback"] < got.touched
+
+
+def test_minibatch_three_relu6_on_e3m2():
+    pb = build(FP6, [[1], [2], [-1]], [dense(1, "relu6"), dense(1)], ["L1.W", "L1.b"], proxy="pytorch")
+    check_full_grid(pb)
+
+
+def test_e4m3fn_subranges_with_multi_touch_blocks():
+    # B1 shape (one neuron with bias, minibatch 4), free (w, b): block w = 0 has b = 0 touching
+    # all four samples (K = 4, oracle path) and w = +-smallest blocks
+    pb = build(FP8, [[1], ["-0.5"], ["0.75"], [3]], [dense(1, "relu"), dense(1)], ["L1.W", "L1.b"])
+    m = FP8.n_values
+    zero = int(np.searchsorted(FP8.values(), 0.0))
+    for blk in (zero, zero + 1, 7):
+        compiled, codes = check_range(pb, blk * m, (blk + 1) * m)
+    compiled, codes = check_range(pb, zero * m, (zero + 1) * m)
+    assert codes[zero] in (1, 2, 3)  # w = b = 0: all samples on the kink
+
+
+def test_e3m2_k3_subrange():
+    pb = build(FP6, [[1], [-2]], [dense(1, "relu"), dense(1)], ["L1.W", "L1.b", "L2.W"])
+    m = FP6.n_values
+    zero = int(np.searchsorted(FP6.values(), 0.0))
+    start = (zero * m + zero) * m  # w = b = 0, every v
+    check_range(pb, start - 40, start + m + 40)
+
+
+# -- examples with known grid counts ----------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(n for n, ex in EXAMPLES.items() if ex.grid is not None))
+def test_examples_grid_counts(name):
+    ex = EXAMPLES[name]
+    fmt = FP6 if name.startswith("allgrid") else FP4
+    pb = ex.problem(fmt)
+    got = E.count_exhaustive(pb)
+    want = ex.grid(fmt)
+    for key, value in want.items():
+        assert getattr(got, key) == value, key
+
+
+def test_allgrid_counterexample_inc_everywhere_on_e3m2():
+    pb = EXAMPLES["allgrid"].problem(FP6)
+    got = check_full_grid(pb)
+    assert got.points == got.inc == got.touched == FP6.n_values == 63 and got.ndf == 0
+
+
+# -- independence of chunking, order and threads -------------------------------------------------------
+def _b1(fmt):
+    return build(fmt, [[1], ["-0.5"], ["0.75"], [3]], [dense(1, "relu"), dense(1)],
+                 ["L1.W", "L1.b", "L2.W", "L2.b"])
+
+
+def test_chunking_indices_and_threads_do_not_change_counts():
+    compiled = E.compile_problem(_b1(FP6))  # 63^4 = 15.8M points, 63^2 at w = b = 0 deferred
+    n = compiled.n_points
+    whole = E.count_range(compiled, 0, n).to_json()
+    cuts = [0, 1, 62, 4000, n // 3, n // 3 + 63 * 63 * 63 + 5, n - 1, n]
+    parts = None
+    for a, b in zip(cuts, cuts[1:]):
+        c = E.count_range(compiled, a, b)
+        parts = c if parts is None else parts.merge(c)
+    assert parts.to_json() == whole
+    assert whole["points"] == n and whole["fallback"] == 63 * 63 and whole["inc"] == 0
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = E.count_range(compiled, 0, n).to_json()
+    finally:
+        numba.set_num_threads(threads)
+    assert one == whole
+    rng = np.random.default_rng(1)
+    idx = rng.integers(0, n, 3000).tolist() + [5, 5]
+    by_idx = E.classify_indices(compiled, idx)
+    singles = None
+    for i in idx[::-1]:
+        c = E.count_range(compiled, i, i + 1)
+        singles = c if singles is None else singles.merge(c)
+    assert by_idx.to_json() == singles.to_json()
+
+
+def test_chunk_counts_json_round_trip_and_merge():
+    compiled = E.compile_problem(NETS["relu-bias"]())
+    a = E.count_range(compiled, 0, 1000)
+    b = E.count_range(compiled, 1000, compiled.n_points)
+    ab = a.merge(b)
+    assert E.ChunkCounts.from_json(ab.to_json()) == ab
+    assert ab.to_json() == E.count_range(compiled, 0, compiled.n_points).to_json()
+
+
+# -- exactness -----------------------------------------------------------------------------------------
+def test_exactness_analysis():
+    assert E.compile_problem(_b1(FP8)).all_exact  # e4m3fn: products of two values, sums of few
+    three = build(BF16, [[1, 1]], [dense(1, "relu"), dense(1)], ["L1.W[0,0]", "L1.W[0,1]"],
+                  fixed={"L1.b": [-2**30]})
+    c = E.compile_problem(three)
+    assert not c.all_exact  # bf16 values spread over 2^261: a three-term sum may round
+
+
+def test_bf16_cancellation_naive_float64_wrong_kernel_right():
+    # y = b + w0 + w1 with b = -2^30 fixed; in the block w0 = 2^-32 the point w1 = 2^30 gives
+    # plain float64 (-2^30 + 2^-32) + 2^30 = 0 (on the kink), exactly 2^-32 (off it)
+    pb = build(BF16, [[1, 1]], [dense(1, "relu"), dense(1)], ["L1.W[0,0]", "L1.W[0,1]"],
+               fixed={"L1.b": [-2**30]})
+    compiled = E.compile_problem(pb)
+    vals = BF16.values()
+    m = compiled.m
+    blk = int(np.searchsorted(vals, 2.0**-32))
+    start, stop = blk * m, (blk + 1) * m
+    naive = E.naive_float64_touched(compiled, start, stop)
+    codes = E.point_codes(compiled, start, stop)
+    wrong = np.flatnonzero(naive != (codes != 0))
+    j = int(np.searchsorted(vals, 2.0**30))
+    assert j in wrong.tolist()
+    assert naive[j] and codes[j] == 0
+    assert not codes.any()  # 2^30 - 2^-32 is not a bf16 value: nothing in this block is touched
+    # the kernel's verdicts agree with the oracle where naive float64 is wrong and on a sample
+    sample = sorted(set(wrong.tolist()[:20]) | {0, 1, m // 2, m - 1, j})
+    assert codes[sample].tolist() == oracle_codes(pb, compiled, [start + i for i in sample]).tolist()
+
+
+# -- bad input -----------------------------------------------------------------------------------------
+def test_bad_ranges_and_options_are_one_line_errors():
+    compiled = E.compile_problem(NETS["relu-bias"]())
+    with pytest.raises(FpadError, match="outside the grid|not inside"):
+        E.count_range(compiled, 0, compiled.n_points + 1)
+    with pytest.raises(FpadError):
+        E.classify_indices(compiled, [-1])
+    spec = NetworkSpec.from_dict({"inputs": [[1]], "layers": [dense(1, "relu")], "params": {"free": ["L1.b"]}})
+    with pytest.raises(FpadError, match="wrt_all"):
+        E.compile_problem(spec.build(FP4, wrt_all=True))
