@@ -55,7 +55,7 @@ def register(subparsers) -> None:
     run.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, metavar="S",
                      help=f"refuse up front a run estimated to take longer (default {DEFAULT_MAX_SECONDS:g}; inf = no limit)")
     run.add_argument("--chunk-size", type=int, metavar="N",
-                     help="points per chunk (default: about 1/1000 of the work, 4096..4194304)")
+                     help="points per chunk (default: about 1/1000 of the work, 65536..4194304)")
     run.add_argument("--dask", metavar="ADDR",
                      help="run chunks on Dask: 'local' (2 worker processes here) or tcp://HOST:PORT "
                      '(needs pip install "fpad[dask]")')
