@@ -82,8 +82,10 @@ from fpad.results import CountResult
 ORACLE_LIMIT = 20_000
 # Bias solving enumerates |M|^(k-1) "rest" points in Python (about 1e5-1e6 per second).
 SOLVE_LIMIT = 3_000_000
-# Brute force with the compiled kernel: above this the block is not worth it inside a structured run.
-KERNEL_LIMIT = 2 * 10**8
+# Brute force with the compiled kernel inside a structured run (a few seconds at most); larger
+# blocks make structured counting decline, so the engine's exhaustive path (with its budget check,
+# progress store and chunks) handles them.
+KERNEL_LIMIT = 2 * 10**7
 
 _ZERO = Fraction(0)
 
@@ -333,13 +335,18 @@ class _Counter:
         reduced = bool(factored) or len(blocks) > 1 or any(bc.method not in ("kernel", "oracle") for bc in parts)
         return counts, reduced
 
-    def block_counts(self, block: _Block, values) -> BlockCounts:
+    def block_counts(self, block: _Block, values, brute: bool = True) -> BlockCounts | None:
+        """The block's counts; with ``brute=False`` None when only brute force would apply."""
         if block.key in self.cache:
             return self.cache[block.key]
         gkey = (self.fmt, self.proxy, block.key)
         bc = _BLOCK_CACHE.get(gkey)
         if bc is None:
-            bc = self._scaled(block, values) or self._bias_solve(block, values) or self._brute(block, values)
+            bc = self._scaled(block, values) or self._bias_solve(block, values)
+            if bc is None:
+                if not brute:
+                    return None
+                bc = self._brute(block, values)
             if len(_BLOCK_CACHE) >= _BLOCK_CACHE_MAX:
                 _BLOCK_CACHE.clear()
             _BLOCK_CACHE[gkey] = bc
@@ -446,12 +453,12 @@ class _Counter:
     def _brute(self, block: _Block, values) -> BlockCounts:
         N = self.M ** len(block.free)
         kernel = _kernel()
-        if kernel is not None and N <= KERNEL_LIMIT and self.problem is not None:
+        if kernel is not None and N <= KERNEL_LIMIT:
             sub = dataclasses.replace(self.problem, program=block.program, free=list(block.free),
                                       kinks_total=block.kinks, wrt_all=False)
             r = kernel(sub)
             return BlockCounts(r.points, r.touched, r.ndf, r.inc, r.clarke_ok, "kernel")
-        if N > ORACLE_LIMIT:
+        if N > (KERNEL_LIMIT if kernel is not None else ORACLE_LIMIT):
             raise _NotReducible(f"a block of {len(block.free)} parameters ({N} points) needs brute force")
         touched = ndf = inc = clarke = 0
         w = list(values)
@@ -496,10 +503,8 @@ def structured_count(problem) -> CountResult | None:
     free = list(problem.free)
     try:
         const_touched, factored, blocks = _decompose(problem.program, problem.values, free)
-        if not factored and len(blocks) == 1:
-            bc = counter.block_counts(blocks[0], problem.values)
-            if bc.method in ("kernel", "oracle"):
-                return None
+        if not factored and len(blocks) == 1 and counter.block_counts(blocks[0], problem.values, brute=False) is None:
+            return None  # one block that only brute force can count: the engine's exhaustive path
         counts, reduced = counter.program_counts(problem.program, problem.values, free)
     except _NotReducible:
         return None

@@ -127,3 +127,24 @@ def test_no_reduction_returns_none():
     }
     # the second pre-activation a * relu(u + b1) is not affine in the free parameters
     assert structured_count(NetworkSpec.from_dict(d).build(get_format("e2m1"))) is None
+
+
+def test_factor_out_with_a_brute_force_block():
+    # ReLU(a ReLU(u)) + c: the block (u, a) is neither scaled nor bias-solvable (no bias), so it is
+    # brute-forced by the compiled kernel; c only contributes the factor |M|
+    d = {
+        "inputs": [[1]],
+        "layers": [
+            {"kind": "dense", "width": 1, "bias": False, "activation": "relu"},
+            {"kind": "dense", "width": 1, "bias": False, "activation": "relu"},
+            {"kind": "dense", "width": 1, "bias": True, "activation": "identity"},
+        ],
+        "output": {"reduce": "sum"},
+        "ad": {"proxy": "right"},
+        "params": {"free": ["L1.W", "L2.W", "L3.b"], "fixed": {"L3.W": [[1]]}},
+    }
+    problem = NetworkSpec.from_dict(d).build(get_format("e2m1"))
+    got = structured_count(problem)
+    assert got.extra["factored_out"] == ["L3.b[0]"] and got.extra["blocks"][0]["method"] == "kernel"
+    assert counts(got) == counts(count_exhaustive_reference(problem))
+    assert got.inc == 7 * 15  # u = 0, a < 0: P = 0 nearby, AD = a (proxy 1); times the 15 values of c
