@@ -148,3 +148,24 @@ def test_factor_out_with_a_brute_force_block():
     assert got.extra["factored_out"] == ["L3.b[0]"] and got.extra["blocks"][0]["method"] == "kernel"
     assert counts(got) == counts(count_exhaustive_reference(problem))
     assert got.inc == 7 * 15  # u = 0, a < 0: P = 0 nearby, AD = a (proxy 1); times the 15 values of c
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_random_one_hidden_layer_networks_equal_oracle(seed):
+    import random
+
+    rng = random.Random(seed)
+    width, batch = rng.randint(1, 2), rng.randint(1, 3)
+    act = rng.choice(["relu", "leaky_relu:1/4", "relu6", "hardtanh", "hardsigmoid", "abs"])
+    bias = rng.random() < 0.6
+    inputs = [[rng.choice(["1", "-1", "1/2", "3", "-3", "2"])] for _ in range(batch)]
+    spec = one_hidden(width, inputs, act=act, bias=bias, proxy=rng.choice(["pytorch", "right", "mix:1/2", "const:3"]))
+    names = spec.param_names
+    spec = one_hidden(width, inputs, act=act, bias=bias, proxy=spec.to_dict()["ad"]["proxy"],
+                      free=rng.sample(names, min(len(names), 3)))
+    d = spec.to_dict()
+    d["params"]["seed"] = seed  # the fixed parameters are drawn from M with this seed
+    problem = NetworkSpec.from_dict(d).build(get_format("e2m1"))
+    got = structured_count(problem)
+    if got is not None:
+        assert counts(got) == counts(count_exhaustive_reference(problem)), (d, got.extra)
