@@ -301,6 +301,10 @@ def precision_sweep(formats=None, quick: bool = False, progress=None) -> Analysi
                  ["network", "format", "M", "n", "k", "density_f", "bound_f", "ratio", "inc", "method"], rows)
     a.notes.append("ratio = density / (n/|M|); the bound holds in every row: "
                    + str(all(r["bound_holds"] for r in rows)))
+    a.notes.append("n counts every kink of the network (all neurons x samples x kinks), also those whose "
+                   "pre-activation cannot move (the 1-2-2-1 row frees one neuron of four), hence its low ratio; "
+                   "HardSigmoid's kinks +-3 are hit only when w x + b = +-3 has solutions in M, which depends "
+                   "on the format's values, hence the scatter.")
     return _done(a, t0, progress)
 
 
