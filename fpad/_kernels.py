@@ -16,10 +16,10 @@ written so that a ``nan``/``inf`` bound makes it *undecided*, never wrong. Round
   ``s`` overflows (then r is nan, which poisons the bound: undecided). So the error of ``s`` is
   ``ea + eb + |r|``; when ``ea = eb = 0`` that is ``|r|``, exactly 0 iff the addition was exact.
 * ``_mul``: ``p = fl(a * b)``. The rounding error is computed exactly by Dekker's TwoProduct
-  (Veltkamp split) when ``2^-900 <= |p|`` and ``|a|, |b| < 2^995`` (no overflow in the split, every
-  partial product and the error term are representable: their lowest bits are >= 2^-1006);
-  otherwise it is bounded by ``2^-952 >= u |ab| + 2^-1075`` (|p| < 2^-900), or ``inf`` (huge:
-  undecided). Propagated error: ``|AB - ab| <= |a| eb + |b| ea + ea eb``.
+  (Veltkamp split) when ``2^-900 <= |p|`` and ``2^-969 <= |a|, |b| < 2^995`` (normal factors, no
+  overflow in the split, every partial product and the error term representable: their lowest
+  bits are >= 2^-1006); otherwise it is bounded by ``2^-52 |p| + 2^-1074`` (finite p), or is
+  ``inf`` (overflow: undecided). Propagated error: ``|AB - ab| <= |a| eb + |b| ea + ea eb``.
 * Sums and products of the (non-negative) error terms are rounded *up* with ``_up``: the float
   after fl(t) is >= t for every real ``t >= 0`` under round-to-nearest (t lies between the float
   below and the float above fl(t)). ``_up(0) = 0`` is used only where 0 is exact
@@ -63,7 +63,7 @@ W_TOUCHED, W_NDF, W_INC, W_NOT_CLARKE = range(4)
 N_WCLASSES = 4
 
 _SMALL_PROD = 2.0**-900
-_SMALL_PROD_ERR = 2.0**-952
+_TINY = 2.0**-969
 _BIG_FACTOR = 2.0**995
 _SPLITTER = 134217729.0  # 2^27 + 1
 _LOWER = 1.0 - 2.0**-50
@@ -86,8 +86,8 @@ def _prod_rerr(a, b, p):
     """|a*b - p| for p = fl(a*b): exact (TwoProduct) in range, else a proven upper bound."""
     if a == 0.0 or b == 0.0:
         return 0.0
-    ap = abs(p)
-    if ap >= _SMALL_PROD and abs(a) < _BIG_FACTOR and abs(b) < _BIG_FACTOR:
+    aa, ab_, ap = abs(a), abs(b), abs(p)
+    if ap >= _SMALL_PROD and _TINY <= aa < _BIG_FACTOR and _TINY <= ab_ < _BIG_FACTOR:
         c = _SPLITTER * a
         ah = c - (c - a)
         al = a - ah
@@ -95,8 +95,10 @@ def _prod_rerr(a, b, p):
         bh = c - (c - b)
         bl = b - bh
         return abs(((ah * bh - p) + ah * bl + al * bh) + al * bl)
-    if ap < _SMALL_PROD:
-        return _SMALL_PROD_ERR
+    if ap < np.inf:
+        # |ab - p| <= 2^-53 |ab| + 2^-1075 and |ab| <= |p| + |ab - p|, so
+        # |ab - p| <= 2^-52 |p| + 2^-1074
+        return _up(_up(ap * 2.0**-52) + 2.0**-1074)
     return np.inf
 
 
@@ -484,8 +486,8 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                     val[n] = s
                     err[n] = 0.0
                 else:
-                    v, e, s = _eval_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr, kinks, kerr,
-                            sptr, slopes, serr, icpt, ierr)
+                    v, e, s = _eval_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr,
+                                      kinks, kerr, sptr, slopes, serr, icpt, ierr)
                     val[n] = v
                     err[n] = e
             # per-block bases of the per-point LIN nodes (terms not depending on the inner
@@ -656,8 +658,8 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                         val[n] = s
                         err[n] = es
                 else:
-                    v, e, s_ = _eval_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr, kinks, kerr,
-                            sptr, slopes, serr, icpt, ierr)
+                    v, e, s_ = _eval_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr,
+                                       kinks, kerr, sptr, slopes, serr, icpt, ierr)
                     val[n] = v
                     err[n] = e
             K = kb

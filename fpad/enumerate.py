@@ -76,8 +76,6 @@ from fpad.graph import ACT, CONST, LIN, MAX, MUL, PARAM
 from fpad.results import CountResult
 
 WITNESS_CLASSES = ("touched", "ndf", "inc", "ndf_not_clarke")
-_CODE_NAMES = {K.UNTOUCHED: "untouched", K.TOUCHED_OK: "touched_ok", K.NDF_CLARKE: "ndf",
-               K.NDF_NOT_CLARKE: "ndf_not_clarke", K.INC: "inc"}
 _INDEX_LIMIT = 2**62  # flat indices are int64 in the kernels
 
 
@@ -388,10 +386,8 @@ def compile_problem(problem) -> Compiled:
     pt_nodes = [i for i in range(N) if needed[i] and dep[i] & inner]
     inner_edge = np.array([bool(dep[a] & inner) for a in aidx], dtype=np.bool_)
 
-    def kink_dep(i):
-        return dep[i]  # ACT: = its input's dependence; MAX: the union of its arguments'
-
-    kn_inner = np.array([bool(kink_dep(i) & inner) for i in kn], dtype=np.bool_)
+    # a kink node's dependence is its input's (ACT) or the union of its arguments' (MAX)
+    kn_inner = np.array([bool(dep[i] & inner) for i in kn], dtype=np.bool_)
 
     # invariance of the K = 1 derivative data (a, sigma) under the inner parameter: no node on
     # the sweeps has a local partial that depends on it (MUL partner, ACT piece, MAX winner)
