@@ -76,7 +76,8 @@ def plot_width(a, out_dir) -> Path:
             if hit:
                 d = np.array([r["density_f"] for r in hit])
                 ax2.errorbar([r["width"] for r in hit], d,
-                             yerr=[d - np.array([r["ci_ndf"][0] for r in hit]), np.array([r["ci_ndf"][1] for r in hit]) - d],
+                             yerr=[d - np.array([r["ci_ndf"][0] for r in hit]),
+                                   np.array([r["ci_ndf"][1] for r in hit]) - d],
                              fmt="s", color=c, ms=4, capsize=3, label=f"{f}: estimate, 95% CI")
             zero = [r for r in two if r["density_f"] == 0]
             if zero:  # nothing observed: only the upper end of the interval is informative

@@ -87,7 +87,7 @@ def _umask() -> int:
     return mask
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -99,7 +99,7 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def _atomic_figures(spec: Spec, a: sweeps.Analysis, fig_dir: Path) -> list[str]:
+def write_figures(spec: Spec, a: sweeps.Analysis, fig_dir: Path) -> list[str]:
     """Draw into a temporary directory next to ``fig_dir``, then rename every PNG into place."""
     if spec.plot is None:
         return []
@@ -121,22 +121,22 @@ def run(out=".", *, quick: bool = False, only=None, progress: Callable | None = 
     t0 = time.perf_counter()
     done: dict[str, dict] = {}
     tables: dict[str, sweeps.Analysis] = {}
-    _atomic_write(out / "report.md", render_report(tables, names, done, quick, complete=False))
+    atomic_write(out / "report.md", render_report(tables, names, done, quick, complete=False))
     for name in names:
         spec = ANALYSES[name]
         if progress:
             progress(f"[{len(done) + 1}/{len(names)}] {name}: {spec.what}")
         a = spec.run(quick, progress)
-        figures = _atomic_figures(spec, a, fig_dir)
+        figures = write_figures(spec, a, fig_dir)
         payload = a.to_json()
         payload["provenance"].update({"analysis": name, "quick": quick, "figures": figures})
-        with sweeps._long_ints():
+        with sweeps.long_ints():
             text = json.dumps(payload, indent=1, default=str)
-        _atomic_write(res_dir / f"{name}.json", text)
+        atomic_write(res_dir / f"{name}.json", text)
         done[name] = {"file": str(res_dir / f"{name}.json"), "figures": [str(fig_dir / f) for f in figures],
                       "elapsed_s": round(a.elapsed_s, 2), "rows": len(a.rows)}
         tables[name] = a
-        _atomic_write(out / "report.md", render_report(tables, names, done, quick, complete=len(done) == len(names)))
+        atomic_write(out / "report.md", render_report(tables, names, done, quick, complete=len(done) == len(names)))
     return {"out": str(out), "quick": quick, "analyses": done, "complete": True,
             "elapsed_s": round(time.perf_counter() - t0, 2)}
 

@@ -74,7 +74,7 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 
-from fpad.graph import ACT, CONST, LIN, MAX, MUL, PARAM, Node, Program
+from fpad.graph import ACT, LIN, MAX, MUL, PARAM, Node, Program
 from fpad.oracle import classify_program
 from fpad.results import CountResult
 

@@ -28,7 +28,7 @@ from fpad import __version__
 from fpad.errors import FpadError
 from fpad.estimate import sample_interval
 from fpad.examples import EXAMPLES
-from fpad.formats import NAMED, get_format
+from fpad.formats import get_format
 from fpad.network import NetworkSpec
 from fpad.oracle import classify
 
@@ -63,7 +63,7 @@ class Analysis:
 
 
 @contextmanager
-def _long_ints():
+def long_ints():
     """Exact counts of wide networks have thousands of digits (253^3073): allow printing them."""
     old = sys.get_int_max_str_digits()
     sys.set_int_max_str_digits(0)
@@ -75,7 +75,7 @@ def _long_ints():
 
 def exact_str(x) -> str:
     """str() of an exact int or Fraction, however many digits it has."""
-    with _long_ints():
+    with long_ints():
         return str(x)
 
 
@@ -333,7 +333,8 @@ def width_sweep(formats=("e4m3fn", "e5m2", "bf16"), widths=None, deep_widths=Non
             r = _count(p, sample=deep_samples, seed=seed)
             rows.append(result_row(r, p, layers=2, width=w))
     a = Analysis("width", "ndf density against width (1 hidden layer exact, 2 hidden layers sampled)",
-                 ["layers", "width", "format", "n", "density_f", "bound_f", "tight_f", "ratio", "inc", "method"], rows)
+                 ["layers", "width", "format", "n", "density_f", "ci_ndf", "bound_f", "tight_f", "ratio", "inc",
+                  "method"], rows)
     a.notes.append("1 hidden layer: x = 1, ReLU, bias, all 3N+1 parameters free; exact by the structured "
                    "method (identical neuron blocks (w, b, v) counted once, block density (|M|-1)/|M|^2).")
     a.notes.append(f"2 hidden layers: 1-N-N-1, all parameters free, {deep_samples} uniform points decided "
@@ -408,7 +409,8 @@ def counterexample(formats=("e2m1", "e3m2", "e4m3fn", "e5m2"), progress=None, qu
             _say(progress, f"counterexample: {fmt.name} ReLU'(0) = {r_val}")
             p = _build(EXAMPLES[ex].build(fmt), fmt)
             r = _count(p)
-            rows.append(result_row(r, p, proxy=f"ReLU'(0) = {r_val}", expected_inc=fmt.n_values if r_val != "1/2" else 0,
+            rows.append(result_row(r, p, proxy=f"ReLU'(0) = {r_val}",
+                                   expected_inc=fmt.n_values if r_val != "1/2" else 0,
                                    ad_value=str(Fraction(fmt.n_values - 1 + 2 * Fraction(r_val), fmt.n_values))))
     a = Analysis("counterexample", "all-grid counterexample: AD wrong at every point without bias parameters",
                  ["format", "M", "proxy", "points", "ndf", "inc", "expected_inc", "ad_value", "method"], rows)

@@ -78,7 +78,8 @@ def test_structured_equals_compiled_kernel_e3m2():
 
 def test_output_weight_zero_coefficient():
     # L2.W fixed to 0 for unit 1: its kinks are touched, never ndf (sigma = 0)
-    problem = one_hidden(2, [[1]], free=["L1.W", "L1.b"], fixed={"L2.W": [[1, 0]], "L2.b": [0]}).build(get_format("e2m0f"))
+    problem = one_hidden(2, [[1]], free=["L1.W", "L1.b"], fixed={"L2.W": [[1, 0]], "L2.b": [0]})
+    problem = problem.build(get_format("e2m0f"))
     assert counts(structured_count(problem)) == counts(count_exhaustive_reference(problem))
 
 

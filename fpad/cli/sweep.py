@@ -16,7 +16,8 @@ import json
 
 from fpad import plots, sweeps
 from fpad.errors import FpadError
-from fpad.reproduce import ANALYSES, Spec, _atomic_figures, _atomic_write, check_out_dir, markdown_table, stderr_progress
+from fpad.reproduce import (ANALYSES, Spec, write_figures, atomic_write, check_out_dir, markdown_table,
+                            stderr_progress)
 
 KINDS = ("precision", "width", "batch", "tightness", "counterexample", "inc-table", "ad-map")
 
@@ -84,11 +85,11 @@ def handler(args) -> int:
         a = sweeps.ad_maps(**kw)
         spec = ANALYSES["ad_map"]
     if out is not None:
-        _atomic_figures(spec, a, out / "figures")
-        with sweeps._long_ints():
-            _atomic_write(out / "results" / f"{a.name}.json", json.dumps(a.to_json(), indent=1, default=str))
+        write_figures(spec, a, out / "figures")
+        with sweeps.long_ints():
+            atomic_write(out / "results" / f"{a.name}.json", json.dumps(a.to_json(), indent=1, default=str))
     if args.json:
-        with sweeps._long_ints():
+        with sweeps.long_ints():
             print(json.dumps(a.to_json(), indent=1, default=str))
     else:
         print(f"## {a.title}\n\n{markdown_table(a)}\n")
