@@ -60,7 +60,7 @@ ANALYSES: dict[str, Spec] = {
 
 
 def check_names(only) -> list[str]:
-    names = list(only) if only else list(ANALYSES)
+    names = [n.replace("-", "_") for n in only] if only else list(ANALYSES)  # inc-table == inc_table
     bad = [n for n in names if n not in ANALYSES]
     if bad:
         raise FpadError(f"unknown analysis {', '.join(bad)}; available: {', '.join(ANALYSES)}")
