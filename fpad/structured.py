@@ -61,9 +61,14 @@ but visits far fewer points. It combines four exact reductions, each proven belo
    (:func:`fpad.oracle.classify_program`). The work is |M|^(k-1) evaluations instead of |M|^k.
 
 Blocks that none of 3-4 reduces are counted by brute force: the compiled kernel of
-:mod:`fpad.enumerate` when it is importable, else the oracle on every point (small blocks only).
-:func:`structured_count` returns ``None`` when no reduction applies at all (one block, nothing
-factored out, brute force needed): the caller should then use the exhaustive engine directly.
+:mod:`fpad.enumerate` (blocks up to :data:`KERNEL_LIMIT` points), else the oracle on every point
+(small blocks only). :func:`structured_count` returns ``None`` when no reduction applies at all
+(one block, nothing factored out, brute force needed) or a block is too large for brute force:
+the caller then uses the exhaustive engine, with its budget check, chunks and progress store.
+
+Measured (2-core machine): one hidden layer, input [1], ReLU with bias, all 25 parameters of
+width 8 free over e4m3fn (253^25 ~ 1e60 points): 4 ms; width 1024 (3073 parameters): 0.4 s;
+bf16 width 1024: 0.6 s (after the one bias-solve over the 65279 values of w: about 1 s).
 """
 
 from __future__ import annotations
