@@ -338,7 +338,9 @@ def width_sweep(formats=("e4m3fn", "e5m2", "bf16"), widths=None, deep_widths=Non
     a.notes.append("1 hidden layer: x = 1, ReLU, bias, all 3N+1 parameters free; exact by the structured "
                    "method (identical neuron blocks (w, b, v) counted once, block density (|M|-1)/|M|^2).")
     a.notes.append(f"2 hidden layers: 1-N-N-1, all parameters free, {deep_samples} uniform points decided "
-                   f"exactly (seed {seed}); the interval is Clopper-Pearson 95%.")
+                   f"exactly (seed {seed}); the interval is Clopper-Pearson 95%. With 0 ndf points in the "
+                   "sample only the upper end is informative: for bf16 it is far above the bound 2N/|M|, so "
+                   "the sample cannot resolve bf16's two-layer density.")
     return _done(a, t0, progress)
 
 
