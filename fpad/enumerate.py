@@ -308,11 +308,19 @@ def compile_problem(problem) -> Compiled:
                 a, b = args
                 terms, c = ([(exactval[b], a)], Fraction(0)) if dep[a] else ([(exactval[a], b)], Fraction(0))
                 o = LIN
+            # flatten: a varying LIN argument is replaced by its own (already flat) terms, so every
+            # LIN combines PARAM/MUL/ACT/MAX nodes directly (the affine inner path needs this)
+            acc: dict = {}
             for cf, j in terms:
                 if not dep[j]:
                     c += cf * exactval[j]
-                elif cf != 0:
-                    edges.append((j, Fraction(cf)))
+                elif op[j] == LIN:
+                    c += cf * cst_q[j]
+                    for e in range(aptr[j], aptr[j + 1]):
+                        acc[aidx[e]] = acc.get(aidx[e], Fraction(0)) + cf * acoef_q[e]
+                else:
+                    acc[j] = acc.get(j, Fraction(0)) + Fraction(cf)
+            edges = [(j, cf) for j, cf in acc.items() if cf != 0]
             cst_q[i] = c
             if not edges:
                 exactval[i] = c
