@@ -541,8 +541,8 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                 for i in range(kptr[aid + 1] - kptr[aid]):
                     kap = kinks[kptr[aid] + i]
                     qv = (kap - b) / c
-                    if not np.isfinite(qv):
-                        affine = False
+                    if not np.isfinite(qv) or kerr[kptr[aid] + i] != 0.0:
+                        affine = False  # the candidate argument needs kappa, base, c exact
                     j0 = np.searchsorted(table, qv)
                     for jj in range(j0 - 1, j0 + 2):
                         if jj < d0 or jj >= d1:
@@ -695,13 +695,14 @@ def count_kernel(start, stop, idx, ngroups, cap, record, maxw, base_touched, tab
     Inside a block, two ways:
     * *affine* (``fast``, compile-time structure, and every inner kink input's block base exact):
       each inner kink node's input is x(v) = base + c v with c != 0 exact, v the inner value. Its
-      kink kappa is touched only at v* = (kappa - base)/c, a single real. If v* is in M, the float
-      quotient q = fl(fl(kappa - base)/c) is within 3u relative of v* (0 exactly when v* = 0),
-      far closer than M's relative spacing (2^-p, p <= 24 for every format here), so v* is among
-      the table entries next to searchsorted(table, q); those candidates are checked with the
-      exact/error-bounded rule. Every other inner value is off that kink as a mathematical fact.
-      So only the few candidate digits are looked at; the rest of the block shares one verdict,
-      counted in bulk.
+      kink kappa is touched only at v* = (kappa - base)/c, a single real. With kappa, base and c
+      exact floats (else the block goes per point), the float quotient q = fl(fl(kappa - base)/c)
+      is within 3u relative of v* (0 exactly when v* = 0), far closer than M's relative spacing
+      (>= 2^-p, p <= 24 for every format here), so if v* is in M it is among the table entries
+      next to searchsorted(table, q); those candidates are checked with the exact/error-bounded
+      rule (a non-finite q also sends the block per point). Every other inner value is off that
+      kink as a mathematical fact. So only the few candidate digits are looked at; the rest of
+      the block shares one verdict, counted in bulk.
     * otherwise per point: the per-point nodes (``pt_nodes``; LIN nodes add the inner terms to a
       per-block base) and the inner kink nodes are evaluated at every point.
     Counts are integers summed per group: the totals do not depend on the number of threads or

@@ -50,6 +50,16 @@ any order, and a node is exact when its form fits float64 (sig <= 53, 2^-1074 <=
 pre-activations of three or more terms the error-bound filter decides almost every point and
 the rest go to the oracle.
 
+Speed. Points sharing all digits but the last form a *block*. Per block only the nodes that
+depend on the changed digits are recomputed, and the kink nodes not depending on the last
+(*inner*) parameter are decided once. When every inner kink node's input is affine in the inner
+value v (x = base + c v, c an exact constant: LIN chains are flattened at compile time), each of
+its kinks is touched at exactly one real v* = (kink - base)/c, so the kernel checks the one or two
+grid values next to fl(v*) and counts the rest of the block in bulk (the *affine path*; B1-B3 of
+benchmarks/bench_engine.py). Otherwise every point is evaluated (the *general path*, about 100x
+slower per point: each helper call costs a reference-count update per array argument). K = 1
+verdicts are cached per block when their derivative data cannot depend on the inner parameter.
+
 Memo key. The oracle decides a point from its first-order local model only (DESIGN.md): which
 kink nodes are on which kink, the maximiser sets of MAX nodes, and the local partial derivatives
 along edges out of varying nodes -- constant for LIN edges and ACT pieces, the partner's value

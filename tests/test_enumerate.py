@@ -82,6 +82,9 @@ NETS = {
     "lemma7": lambda: EXAMPLES["lemma7"].problem(FP4),
     # Lemma 3's network with its weight free too: HS(3w + b) + HS(-3w + b), times an output weight
     # (w = 1, b = 0 touches both kinks; with w free the two linear forms are independent: ndf)
+    # non-dyadic kinks and inputs: every value carries an error bound, touches need the oracle
+    "hardtanh-thirds": lambda: build(FP4, [["1/3"], [-2]], [dense(1, "hardtanh:-1/3:1/3"), dense(1)],
+                                     ["L1.W", "L1.b", "L2.W"]),
     "hardsigmoid-shared": lambda: build(FP4, [[3], [-3]], [dense(1, "hardsigmoid", bias="shared"), dense(1)],
                                             ["L1.W", "L1.b", "L2.W"]),
 }
