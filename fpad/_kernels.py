@@ -425,7 +425,7 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
     pslot, actid, exact, val0, err0 = P[7], P[8], P[10], P[11], P[12]
     kptr, kinks, kerr, sptr, slopes, serr, icpt, ierr = A[0], A[1], A[2], A[3], A[4], A[5], A[6], A[7]
     lvl_ptr, lvl_nodes, pt_nodes, inner_edge, kn_node, kn_inner, kn_inv = S[0], S[1], S[2], S[3], S[4], S[5], S[6]
-    ik_kn, ik_in, ik_c, fast = S[7], S[8], S[9], S[10][0]
+    ik_kn, ik_in, ik_c, fast, ik_ex = S[7], S[8], S[9], S[10][0], S[11]
     N = op.shape[0]
     nK = kn_node.shape[0]
     nik = ik_kn.shape[0]
@@ -657,6 +657,19 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                                 s, es = _add(s, es, tt_, et)
                         val[n] = s
                         err[n] = es
+                elif exact[n] and o == MUL:
+                    val[n] = val[aidx[aptr[n]]] * val[aidx[aptr[n] + 1]]
+                    err[n] = 0.0
+                elif exact[n] and o == ACT:
+                    # exact node: exact input and kinks (static analysis), so the float piece
+                    # search is the exact one; on a kink both pieces give the same value
+                    x = val[aidx[aptr[n]]]
+                    aid = actid[n]
+                    piece = 0
+                    while piece < kptr[aid + 1] - kptr[aid] and x >= kinks[kptr[aid] + piece]:
+                        piece += 1
+                    val[n] = slopes[sptr[aid] + piece] * x + icpt[sptr[aid] + piece]
+                    err[n] = 0.0
                 else:
                     v, e, s_ = _eval_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr,
                                        kinks, kerr, sptr, slopes, serr, icpt, ierr)
@@ -667,7 +680,17 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
             und = und_b
             for q in range(nik):
                 t = ik_kn[q]
-                st, ki = _kink_status(kn_node[t], val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
+                if ik_ex[q]:
+                    # exact input and kinks: the kink test is float equality
+                    x = val[aidx[aptr[kn_node[t]]]]
+                    aid = actid[kn_node[t]]
+                    ki = -1
+                    for i in range(kptr[aid + 1] - kptr[aid]):
+                        if x == kinks[kptr[aid] + i]:
+                            ki = i
+                    st = ST_KINK if ki >= 0 else ST_OFF
+                else:
+                    st, ki = _kink_status(kn_node[t], val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
                 kix[t] = ki
                 if st == ST_UNDECIDED or st == ST_TIE:
                     und = True
