@@ -4,7 +4,7 @@ Every test compares real values: per-point verdict codes, counts, per-neuron cou
 Grids: e2m1 (|M| = 15), e3m2 (63), e4m3fn (253, sub-ranges), bf16 (one block).
 """
 
-from fractions import Fraction as F
+import pickle
 
 import numba
 import numpy as np
@@ -177,6 +177,11 @@ def test_chunking_indices_and_threads_do_not_change_counts():
         parts = c if parts is None else parts.merge(c)
     assert parts.to_json() == whole
     assert whole["points"] == n and whole["fallback"] == 63 * 63 and whole["inc"] == 0
+    # the 63^2 points with w = b = 0 (all four samples on the kink) need the oracle once per value
+    # of v: the memo key is the local first-order data (kink states, MUL partner v)
+    assert len(compiled.memo) == 63
+    shipped = pickle.loads(pickle.dumps(compiled))  # Dask ships it to workers; the memo stays home
+    assert shipped.memo == {} and E.count_range(shipped, 0, n).to_json() == whole
     threads = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
