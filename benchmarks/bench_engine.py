@@ -1,6 +1,6 @@
 """Benchmark of the compiled grid kernels (fpad.enumerate) against the exact oracle and naive float64.
 
-    python benchmarks/bench_engine.py            # B1-B4 on their full grids (minutes)
+    python benchmarks/bench_engine.py            # B1-B5 (full grids or 2e7-point sub-ranges; minutes)
     python benchmarks/bench_engine.py --quick    # scaled-down grids (seconds)
 
 B1  one hidden ReLU neuron with bias, minibatch x = [1, -0.5, 0.75, 3], sum objective,
@@ -13,6 +13,8 @@ B3b B3 with a hand-fixed first layer so that both hidden units are active (with 
 B4  (general per-point path) the 1-2-2-1 network with the four first-layer parameters free over
     e4m3fn: a sub-range of 2e7 points (the hidden ReLUs feed the second layer's kinks, so every
     point is evaluated; B1-B3 take the affine path, which solves the inner kinks per block).
+B5  relu(w0 + w1 - 2^30) over bf16, free (w0, w1): a sub-range of 2e7 points starting at the
+    block w0 = 2^-32, where plain float64 cancels catastrophically (the filter + oracle decide).
 
 For each: wall time and points/s of count_range over the grid (one process, numba threads),
 the fallback (points decided by the oracle), the oracle's own speed on a sample and the ratio,
@@ -74,10 +76,19 @@ def b4(fmt):
     return _net122(fmt, ["L1.W", "L1.b"])
 
 
+def b5(fmt):
+    # relu(w0 + w1 - 2^30): plain float64 rounds -2^30 + w0 to -2^30 for tiny w0, and then
+    # w1 = 2^30 looks like a kink although the exact pre-activation is w0 != 0
+    return NetworkSpec.from_dict({
+        "inputs": [[1, 1]], "layers": [{"kind": "dense", "width": 1, "activation": "relu"},
+                                       {"kind": "dense", "width": 1, "activation": "identity"}],
+        "params": {"free": ["L1.W"], "seed": 0, "fixed": {"L1.b": [-2**30]}}}).build(get_format(fmt))
+
+
 FULL = [("B1", b1, "e4m3fn", None), ("B2", b2, "bf16", None), ("B3", b3, "e4m3fn", None),
-        ("B3b", b3b, "e4m3fn", None), ("B4", b4, "e4m3fn", 2 * 10**7)]
+        ("B3b", b3b, "e4m3fn", None), ("B4", b4, "e4m3fn", 2 * 10**7), ("B5", b5, "bf16", 2 * 10**7)]
 QUICK = [("B1", b1, "e3m2", None), ("B2", b2, "e4m3fn", None), ("B3", b3, "e3m2", None),
-         ("B3b", b3b, "e3m2", None), ("B4", b4, "e3m2", 2 * 10**6)]
+         ("B3b", b3b, "e3m2", None), ("B4", b4, "e3m2", 2 * 10**6), ("B5", b5, "bf16", 2 * 10**6)]
 
 
 def oracle_rate(pb, compiled, n, rng):
@@ -118,9 +129,12 @@ def main(argv=None) -> int:
         pb = make(fmt)
         compiled = E.compile_problem(pb)
         E.count_range(compiled, 0, min(compiled.n_points, 10**4))  # warm-up (numba cache)
-        stop = compiled.n_points if limit is None else min(limit, compiled.n_points)
+        start = 0
+        if name == "B5":
+            start = int(np.searchsorted(compiled.table, 2.0**-32)) * compiled.m
+        stop = compiled.n_points if limit is None else min(start + limit, compiled.n_points)
         t0 = time.perf_counter()
-        c = E.count_range(compiled, 0, stop)
+        c = E.count_range(compiled, start, stop)
         wall = time.perf_counter() - t0
         rate = c.points / wall
         orate = oracle_rate(pb, compiled, args.oracle_sample if not args.quick else 60, rng)
