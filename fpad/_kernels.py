@@ -425,7 +425,7 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
     pslot, actid, exact, val0, err0 = P[7], P[8], P[10], P[11], P[12]
     kptr, kinks, kerr, sptr, slopes, serr, icpt, ierr = A[0], A[1], A[2], A[3], A[4], A[5], A[6], A[7]
     lvl_ptr, lvl_nodes, pt_nodes, inner_edge, kn_node, kn_inner, kn_inv = S[0], S[1], S[2], S[3], S[4], S[5], S[6]
-    ik_kn, ik_in, ik_c, fast, ik_ex = S[7], S[8], S[9], S[10][0], S[11]
+    ik_kn, ik_in, ik_c, fast, kn_ex = S[7], S[8], S[9], S[10][0], S[11]
     N = op.shape[0]
     nK = kn_node.shape[0]
     nik = ik_kn.shape[0]
@@ -509,7 +509,18 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
             # block-level kink nodes (not depending on the inner parameter)
             for t in range(nK):
                 if not kn_inner[t]:
-                    st, ki = _kink_status(kn_node[t], val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
+                    if kn_ex[t]:
+                        # exact input and kinks: the kink test is float equality (inline: a helper
+                        # call per block costs more than the test)
+                        x = val[aidx[aptr[kn_node[t]]]]
+                        aid = actid[kn_node[t]]
+                        ki = -1
+                        for i in range(kptr[aid + 1] - kptr[aid]):
+                            if x == kinks[kptr[aid] + i]:
+                                ki = i
+                        st = ST_KINK if ki >= 0 else ST_OFF
+                    else:
+                        st, ki = _kink_status(kn_node[t], val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
                     kst[t] = st
                     kix[t] = ki
         kb = 0
@@ -603,6 +614,9 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
             else:
                 ucode = -1  # K = 1 at tb
             one_by_one = ucode == DEFER or (ucode == -1 and not kn_inv[tb]) or record
+            if ucode == UNTOUCHED and not one_by_one:
+                counts[g, C_POINTS] += n_uni  # the common case, without helper calls
+                continue
             q = 0
             seen = 0
             for d in range(d0, d1):
@@ -680,7 +694,7 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
             und = und_b
             for q in range(nik):
                 t = ik_kn[q]
-                if ik_ex[q]:
+                if kn_ex[t]:
                     # exact input and kinks: the kink test is float equality
                     x = val[aidx[aptr[kn_node[t]]]]
                     aid = actid[kn_node[t]]

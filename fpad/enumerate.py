@@ -166,7 +166,8 @@ class Compiled:
     last); constant arguments of LIN and MUL are folded into exact coefficients. ``A``:
     activation tables (kptr, kinks, kink_err, sptr, slopes, slope_err, icpt, icpt_err, kclarke).
     ``S``: recomputation structure (lvl_ptr, lvl_nodes, pt_nodes, inner_edge, kn_node, kn_inner,
-    kn_inv, and for the inner kink nodes ik_kn, ik_in, ik_c, fast, ik_ex: see count_kernel). ``exact[n]``: the static analysis proved node n exact in float64 at every point.
+    kn_inv, for the inner kink nodes ik_kn, ik_in, ik_c, fast, and kn_ex: see count_kernel).
+    ``exact[n]``: the static analysis proved node n exact in float64 at every point.
     """
 
     problem: object
@@ -483,8 +484,8 @@ def compile_problem(problem) -> Compiled:
     S = (np.array(lvl_ptr, np.int64), np.array(lvl_nodes, np.int64), np.array(pt_nodes, np.int64),
          inner_edge, np.array(kn, np.int64), kn_inner, kn_inv, np.array(ik_kn, np.int64),
          np.array(ik_in, np.int64), np.array(ik_c, np.float64), np.array([fast], np.bool_),
-         np.array([op[kn[t]] == ACT and exact[args_of(kn[t])[0]] and not any(
-             kerr[kptr[actid[kn[t]]]:kptr[actid[kn[t]] + 1]]) for t in ik_kn], np.bool_))
+         np.array([op[i] == ACT and exact[args_of(i)[0]] and not any(kerr[kptr[actid[i]]:kptr[actid[i] + 1]])
+                   for i in kn], np.bool_))
     return Compiled(problem=problem, k=k, m=m, table=table, n_points=m**k, P=P, A=A, S=S,
                     key_kind=np.array(key_kind, np.int64), key_node=np.array(key_node, np.int64),
                     node_ids=order, kn_tags=kn_tags, const_touched=const_touched,
