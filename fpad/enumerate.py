@@ -752,12 +752,63 @@ def count_range(compiled: Compiled, start: int, stop: int, *, max_witnesses: int
 
 
 def classify_indices(compiled: Compiled, indices, *, max_witnesses: int = 3) -> ChunkCounts:
-    """Exact counts over the points at the given flat indices (repeats count repeatedly)."""
-    idx = np.sort(np.asarray(list(indices), dtype=np.int64)) if len(indices) else np.zeros(0, np.int64)
-    if idx.size == 0:
-        return ChunkCounts(max_witnesses=max_witnesses)
-    _check_range(compiled, int(idx[0]), int(idx[-1]) + 1)
-    return _run(compiled, 0, 0, idx, False, max_witnesses)[0]
+    """Exact counts over the points at the given flat indices (repeats count repeatedly).
+
+    Indices at or above 2^62 (grids such as bf16 with four or more free parameters, reached by
+    sampling) cannot enter the int64 kernels; each of those points is decided by the exact oracle
+    (:func:`_slow_verdict`), so estimates work on grids of any size, only more slowly.
+    """
+    indices = [int(i) for i in indices]
+    for i in indices:
+        if not 0 <= i < compiled.n_points:
+            raise FpadError(f"point index {i} is not inside the grid [0, {compiled.n_points})")
+    small = [i for i in indices if i < _INDEX_LIMIT]
+    big = sorted(i for i in indices if i >= _INDEX_LIMIT)
+    out = ChunkCounts(max_witnesses=max_witnesses)
+    if small:
+        idx = np.sort(np.asarray(small, dtype=np.int64))
+        out = _run(compiled, 0, 0, idx, False, max_witnesses)[0]
+    if big:
+        out = out.merge(_classify_by_oracle(compiled, big, max_witnesses))
+    return out
+
+
+def _classify_by_oracle(compiled: Compiled, indices: list[int], max_witnesses: int) -> ChunkCounts:
+    """ChunkCounts of the given (sorted) points, every one decided by the exact oracle."""
+    out = ChunkCounts(max_witnesses=max_witnesses)
+    widx: dict[str, list[int]] = {cls: [] for cls in WITNESS_CLASSES}
+    for p in indices:
+        code, tags = _slow_verdict(compiled, p, None)
+        out.points += 1
+        out.fallback += 1
+        if code == K.UNTOUCHED:
+            continue
+        ndf = code in (K.NDF_CLARKE, K.NDF_NOT_CLARKE)
+        out.touched += 1
+        out.ndf += ndf
+        out.inc += code == K.INC
+        out.clarke_ok += code == K.NDF_CLARKE
+        for cls, hit in (("touched", True), ("ndf", ndf), ("inc", code == K.INC),
+                         ("ndf_not_clarke", code == K.NDF_NOT_CLARKE)):
+            if hit:
+                widx[cls].append(p)
+        for tag in set(tags):
+            d = out.per_neuron.setdefault(tag, {"touched": 0, "ndf": 0, "inc": 0})
+            d["touched"] += 1
+            d["ndf"] += ndf
+            d["inc"] += code == K.INC
+    if compiled.base_touched:  # as in _run: a constant touched node is touched at every point
+        for tag in set(compiled.const_tags):
+            d = out.per_neuron.setdefault(tag, {"touched": 0, "ndf": 0, "inc": 0})
+            d["touched"] += out.points
+            d["ndf"] += out.ndf
+            d["inc"] += out.inc
+    for cls, chosen in widx.items():
+        chosen = sorted(set(chosen))[:max_witnesses]
+        if chosen:
+            out.witness_index[cls] = chosen
+            out.witnesses[cls] = [[str(v) for v in compiled.free_values(i)] for i in chosen]
+    return out
 
 
 def point_codes(compiled: Compiled, start: int, stop: int) -> np.ndarray:

@@ -5,6 +5,7 @@ oracle on every point of a small grid, and against each other across chunkings a
 """
 
 import itertools
+from fractions import Fraction
 import os
 import subprocess
 import sys
@@ -121,8 +122,22 @@ def test_astronomical_grid_is_refused_without_running_it():
     p = problem(free=("L1.W", "L1.b"), fmt="bf16")  # 65279^4 > 2^62 points
     with pytest.raises(FpadError, match=r"65279\^4 = 18,159,085,421,995,361,281 points .* years"):
         engine.count(p, "exhaustive", progress=False)
-    with pytest.raises(FpadError, match="beyond the kernels' 64-bit point indices"):
-        engine.count(p, sample=10, progress=False)
+
+
+def test_sample_beyond_the_kernels_index_range_is_decided_by_the_oracle():
+    """65279^4 > 2^62: sampled points cannot enter the int64 kernels; each goes to the oracle."""
+    from fpad.estimate import sample_indices
+    from fpad.oracle import classify
+
+    p = problem(free=("L1.W", "L1.b"), fmt="bf16")
+    r = engine.count(p, sample=12, seed=5, progress=False, store=False)
+    assert r.method == "sample" and r.points == 12 and r.is_estimate
+    comp = __import__("fpad.enumerate", fromlist=["x"]).compile_problem(p)
+    idx = sample_indices(comp.n_points, 12, 5)
+    assert any(i >= 1 << 62 for i in idx)
+    verdicts = [classify(p, comp.free_values(i)) for i in idx]
+    assert r.touched == sum(bool(v.touched) for v in verdicts)
+    assert r.ndf == sum(v.ndf for v in verdicts) and r.inc == sum(v.inc for v in verdicts)
 
 
 def test_method_arguments_are_checked():
@@ -244,3 +259,45 @@ def test_checksummed_row_with_wrong_counts_is_reported(tmp_path):
         db.execute("UPDATE chunks SET payload = ?, sha256 = ? WHERE idx = 2", (text, _checksum(text)))
     with pytest.raises(FpadError, match="corrupted .chunk 2 does not hold the counts"):
         engine.count(p, "exhaustive", chunk_size=50, store=path, progress=False)
+
+
+def test_touched_points_beyond_the_kernels_index_range_match_the_oracle():
+    """Points with flat index >= 2^62 are classified exactly (oracle), touched ones included."""
+    from fpad.enumerate import classify_indices, compile_problem
+
+    p = problem(free=("L1.W", "L1.b"), fmt="bf16")
+    comp = compile_problem(p)
+    table = [Fraction(float(v)) for v in comp.table]
+    pos = {v: i for i, v in enumerate(table)}
+    picked = []
+    for w0 in (Fraction(3), Fraction(5, 4)):
+        # large values for every free parameter (so the index is beyond 2^62), then unit 0 put
+        # exactly on its kink for sample 0 by solving its bias from the exact pre-activation
+        free = [w0] + [table[-1 - j] for j in range(len(p.free) - 1)]
+        ib = p.free_names.index("L1.b[0]")
+        free[ib] = Fraction(0)
+        pre = _unit0_preactivation(p, free)
+        free[ib] = -pre
+        if free[ib] not in pos:
+            continue
+        idx = 0
+        for v in free:
+            idx = idx * comp.m + pos[v]
+        picked.append(idx)
+    assert picked and all(i >= 1 << 62 for i in picked)
+    got = classify_indices(comp, picked)
+    want = [classify(p, comp.free_values(i)) for i in picked]
+    assert got.points == len(picked)
+    assert got.touched == sum(bool(r.touched) for r in want) == len(picked)
+    assert got.ndf == sum(r.ndf for r in want) and got.inc == sum(r.inc for r in want)
+    assert got.fallback == len(picked)
+
+
+def _unit0_preactivation(p, free):
+    """Exact pre-activation of the first ACT node (unit 0, sample 0) at free values ``free``."""
+    from fpad import graph
+
+    w = p.full_point(free)
+    vals = p.program.evaluate(w)
+    first = next(n for n in p.program.nodes if n.op == graph.ACT)
+    return vals[first.args[0]]
