@@ -1,6 +1,6 @@
 """fpad: exact non-differentiability and AD-correctness counts on low-precision parameter grids."""
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 
 from fpad.errors import FpadError  # noqa: E402
 

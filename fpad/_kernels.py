@@ -629,6 +629,11 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                     digits[k - 1] = d
                     code = _decide(kb, und_b, tb, blk, base_touched, kix, kn_inv, kn_node, c_blk, c_kink,
                                    c_code, digits, table, k, fv, fe, pst, adj, adje, P, A)
+                    if code == DEFER:
+                        # an undecided verdict cannot be bulk-counted: every deferred point goes to
+                        # the exact slow path by its own index (found by the review: bulk-counting
+                        # a DEFER silently dropped the block's other points)
+                        one_by_one = True
                 if one_by_one:
                     _tally(g, p, code, tb if kb == 1 else -1, 1, counts, pk, wit, maxw, dbuf, cap)
                     if record:

@@ -729,6 +729,10 @@ def _run(compiled: Compiled, start: int, stop: int, idx: np.ndarray, record: boo
         else:
             for p, (code, _) in zip(pts.tolist(), verdicts):
                 codes[p - start] = code
+    expected = int(idx.size) if idx.size else stop - start
+    if out.points != expected:  # every point is counted exactly once, or the kernel has a bug
+        raise RuntimeError(f"internal error: the kernel counted {out.points} of {expected} points "
+                           f"in [{start}, {stop}); please report this network")
     return out, codes
 
 

@@ -249,3 +249,26 @@ def test_bad_ranges_and_options_are_one_line_errors():
     spec = NetworkSpec.from_dict({"inputs": [[1]], "layers": [dense(1, "relu")], "params": {"free": ["L1.b"]}})
     with pytest.raises(FpadError, match="wrt_all"):
         E.compile_problem(spec.build(FP4, wrt_all=True))
+
+
+def test_undecided_bulk_verdict_counts_every_point():
+    """Review regression: P = relu(relu(u)+1)/3 - relu(relu(u)+1)/3 + b has sigma exactly 0 but
+    not provably so in float64, so the K = 1 verdict of a whole block is deferred; every one of the
+    block's points must reach the oracle (the kernel once bulk-counted one and dropped the rest)."""
+    from fpad.enumerate import count_exhaustive, count_exhaustive_reference
+
+    spec = NetworkSpec.from_dict({
+        "inputs": [[1]],
+        "layers": [
+            {"kind": "dense", "width": 2, "bias": False, "activation": "relu"},
+            {"kind": "dense", "width": 3, "bias": [1, 1, 1], "weights": [[1, 0], [1, 0], [0, 1]],
+             "activation": "relu"},
+            {"kind": "dense", "width": 1, "bias": True, "weights": [["1/3", "-1/3", 1]]},
+        ],
+        "params": {"free": ["L1.W[0,0]", "L3.b[0]"]},
+    })
+    p = spec.build(get_format("e2m1"))
+    got = count_exhaustive(p)
+    want = count_exhaustive_reference(p)
+    assert (got.points, got.touched, got.ndf, got.inc) == (225, 15, 0, 0)
+    assert (want.points, want.touched, want.ndf, want.inc) == (225, 15, 0, 0)
