@@ -203,7 +203,7 @@ def headline(tables: dict) -> list[str]:
         nob = [r for r in rows if not r["bias"] and r["inc"] != "0"]
         lines.append(f"| inc = empty for bias networks (single input), exhaustive | "
                      f"{sum(r['inc'] == '0' for r in single)} of {len(single)} cells have inc = 0 |")
-        lines.append(f"| minibatch B = 2 with bias (ICLR 2024 Lemma 3 mechanism) | inc != 0 in: "
+        lines.append("| minibatch B = 2 with bias (ICLR 2024 Lemma 3 mechanism) | inc != 0 in: "
                      + (", ".join(sorted({f"{r['activation']}/{r['proxy']}/{r['format']}" for r in batch})) or "none")
                      + " |")
         lines.append(f"| no bias parameters: inc can be non-empty | {len(nob)} cells with inc != 0 |")

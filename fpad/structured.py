@@ -254,7 +254,7 @@ def _canonical_key(prog: Program, free_order: list[int]) -> tuple:
         sig.append((
             n.op, n.args, n.coefs, n.const,
             local[n.param] if n.op == PARAM else None,
-            n.act.name if n.act is not None else None,
+            n.act,  # the Activation itself (frozen, hashable): its name alone could collide
         ))
     return tuple(sig)
 
