@@ -52,6 +52,7 @@ def test_help(capsys):
         (["check", "-f", "e4m3fn"], ["either a network file or --example"]),
         (["check", str(NETS / "lemma3.toml"), "--example", "lemma3", "-f", "e4m3fn"], ["not both"]),
         (["check", "--example", "nosuch", "-f", "e4m3fn"], ["unknown example 'nosuch'", "lemma3.toml"]),
+        (["check", "--example", "nosuch"], ["unknown example 'nosuch'"]),  # named before the format
         (["check", "--example", "lemma3.toml"], ["--format"]),
         (["check", "--example", "lemma3.toml", "-f", "e9m9"], ["e9m9"]),
         (["check", "--example", "lemma3.toml", "-f", "e4m3fn"], ["--at", "L1.b[0]=0"]),

@@ -57,6 +57,10 @@ def load_spec(network: str | None, example: str | None, format_spec: str | None)
         raise FpadError("give either a network file or --example NAME (see 'fpad examples'), not both or neither")
     catalogue = _catalogue()
     ex = catalogue.get(example) if example is not None else None
+    nets = {f"{name}.toml": path for name, path in shipped_nets().items()}
+    if example is not None and ex is None and example not in nets:
+        names = [*sorted(catalogue), *nets]
+        raise FpadError(f"unknown example {example!r}; available: {', '.join(names) or 'none'} (see 'fpad examples')")
     if format_spec is None and ex is None:
         raise FpadError("give the number format with --format F, e.g. --format e4m3fn (see 'fpad formats')")
     fmt = get_format(format_spec if format_spec is not None else ex.default_format)
@@ -66,11 +70,7 @@ def load_spec(network: str | None, example: str | None, format_spec: str | None)
         built = ex.build(fmt)
         spec = built if isinstance(built, NetworkSpec) else NetworkSpec.from_dict(built, source=f"example {example}")
         return spec, fmt, ex.default_at(fmt)
-    nets = {f"{name}.toml": path for name, path in shipped_nets().items()}
-    if example in nets:
-        return NetworkSpec.from_toml(nets[example]), fmt, None
-    names = [*sorted(catalogue), *nets]
-    raise FpadError(f"unknown example {example!r}; available: {', '.join(names) or 'none'} (see 'fpad examples')")
+    return NetworkSpec.from_toml(nets[example]), fmt, None
 
 
 def _catalogue() -> dict:
