@@ -629,6 +629,44 @@ def _resolve(compiled: Compiled, pts: np.ndarray):
     return [_slow_verdict(compiled, int(p), keys[i].tobytes() if valid[i] else None) for i, p in enumerate(pts)]
 
 
+def _tally_verdicts(compiled: Compiled, out: ChunkCounts, per: dict, widx: dict, pts: list[int], verdicts,
+                    max_witnesses: int) -> None:
+    """Add the exactly decided points ``pts`` (verdicts ``(code, tags)`` from :func:`_slow_verdict`)
+    to ``out``, then finish it: constant touched nodes (touched at every point), per-neuron counts
+    (never-touched tags left out) and the smallest-index witnesses of each class."""
+    out.fallback += len(verdicts)
+    for p, (code, tags) in zip(pts, verdicts):
+        out.points += 1
+        if code == K.UNTOUCHED:
+            continue
+        out.touched += 1
+        widx["touched"].append(p)
+        ndf = code in (K.NDF_CLARKE, K.NDF_NOT_CLARKE)
+        out.ndf += ndf
+        out.inc += code == K.INC
+        out.clarke_ok += code == K.NDF_CLARKE
+        for cls, hit in (("ndf", ndf), ("inc", code == K.INC), ("ndf_not_clarke", code == K.NDF_NOT_CLARKE)):
+            if hit:
+                widx[cls].append(p)
+        for tag in set(tags):
+            d = per.setdefault(tag, {"touched": 0, "ndf": 0, "inc": 0})
+            d["touched"] += 1
+            d["ndf"] += ndf
+            d["inc"] += code == K.INC
+    if compiled.base_touched:
+        for tag in set(compiled.const_tags):
+            d = per.setdefault(tag, {"touched": 0, "ndf": 0, "inc": 0})
+            d["touched"] += out.points
+            d["ndf"] += out.ndf
+            d["inc"] += out.inc
+    out.per_neuron = {tag: d for tag, d in per.items() if d["touched"]}  # never-touched tags are left out
+    for cls in WITNESS_CLASSES:
+        chosen = sorted(set(widx[cls]))[:max_witnesses]
+        if chosen:
+            out.witness_index[cls] = chosen
+            out.witnesses[cls] = [[str(v) for v in compiled.free_values(i)] for i in chosen]
+
+
 def _groups():
     return 8 * numba.get_num_threads()
 
@@ -687,37 +725,7 @@ def _run(compiled: Compiled, start: int, stop: int, idx: np.ndarray, record: boo
     pts = np.concatenate(deferred) if deferred else np.zeros(0, np.int64)
     pts.sort()
     verdicts = _resolve(compiled, pts)
-    out.fallback = len(verdicts)
-    for p, (code, tags) in zip(pts.tolist(), verdicts):
-        out.points += 1
-        if code == K.UNTOUCHED:
-            continue
-        out.touched += 1
-        widx["touched"].append(p)
-        ndf = code in (K.NDF_CLARKE, K.NDF_NOT_CLARKE)
-        out.ndf += ndf
-        out.inc += code == K.INC
-        out.clarke_ok += code == K.NDF_CLARKE
-        for cls, hit in (("ndf", ndf), ("inc", code == K.INC), ("ndf_not_clarke", code == K.NDF_NOT_CLARKE)):
-            if hit:
-                widx[cls].append(p)
-        for tag in set(tags):
-            d = per.setdefault(tag, {"touched": 0, "ndf": 0, "inc": 0})
-            d["touched"] += 1
-            d["ndf"] += ndf
-            d["inc"] += code == K.INC
-    if compiled.base_touched:
-        for tag in set(compiled.const_tags):
-            d = per.setdefault(tag, {"touched": 0, "ndf": 0, "inc": 0})
-            d["touched"] += out.points
-            d["ndf"] += out.ndf
-            d["inc"] += out.inc
-    out.per_neuron = {tag: d for tag, d in per.items() if d["touched"]}  # never-touched tags are left out
-    for cls in WITNESS_CLASSES:
-        chosen = sorted(set(widx[cls]))[:max_witnesses]
-        if chosen:
-            out.witness_index[cls] = chosen
-            out.witnesses[cls] = [[str(v) for v in compiled.free_values(i)] for i in chosen]
+    _tally_verdicts(compiled, out, per, widx, pts.tolist(), verdicts, max_witnesses)
     if record:
         # deferred points' codes, in place
         if idx.size:
@@ -780,38 +788,8 @@ def classify_indices(compiled: Compiled, indices, *, max_witnesses: int = 3) -> 
 def _classify_by_oracle(compiled: Compiled, indices: list[int], max_witnesses: int) -> ChunkCounts:
     """ChunkCounts of the given (sorted) points, every one decided by the exact oracle."""
     out = ChunkCounts(max_witnesses=max_witnesses)
-    widx: dict[str, list[int]] = {cls: [] for cls in WITNESS_CLASSES}
-    for p in indices:
-        code, tags = _slow_verdict(compiled, p, None)
-        out.points += 1
-        out.fallback += 1
-        if code == K.UNTOUCHED:
-            continue
-        ndf = code in (K.NDF_CLARKE, K.NDF_NOT_CLARKE)
-        out.touched += 1
-        out.ndf += ndf
-        out.inc += code == K.INC
-        out.clarke_ok += code == K.NDF_CLARKE
-        for cls, hit in (("touched", True), ("ndf", ndf), ("inc", code == K.INC),
-                         ("ndf_not_clarke", code == K.NDF_NOT_CLARKE)):
-            if hit:
-                widx[cls].append(p)
-        for tag in set(tags):
-            d = out.per_neuron.setdefault(tag, {"touched": 0, "ndf": 0, "inc": 0})
-            d["touched"] += 1
-            d["ndf"] += ndf
-            d["inc"] += code == K.INC
-    if compiled.base_touched:  # as in _run: a constant touched node is touched at every point
-        for tag in set(compiled.const_tags):
-            d = out.per_neuron.setdefault(tag, {"touched": 0, "ndf": 0, "inc": 0})
-            d["touched"] += out.points
-            d["ndf"] += out.ndf
-            d["inc"] += out.inc
-    for cls, chosen in widx.items():
-        chosen = sorted(set(chosen))[:max_witnesses]
-        if chosen:
-            out.witness_index[cls] = chosen
-            out.witnesses[cls] = [[str(v) for v in compiled.free_values(i)] for i in chosen]
+    verdicts = [_slow_verdict(compiled, p, None) for p in indices]
+    _tally_verdicts(compiled, out, {}, {cls: [] for cls in WITNESS_CLASSES}, indices, verdicts, max_witnesses)
     return out
 
 
