@@ -700,7 +700,8 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
             for q in range(nik):
                 t = ik_kn[q]
                 if kn_ex[t]:
-                    # exact input and kinks: the kink test is float equality
+                    # exact input and kinks: the kink test is float equality (inlined on purpose,
+                    # like the block-level copy above: a helper call here costs more than the test)
                     x = val[aidx[aptr[kn_node[t]]]]
                     aid = actid[kn_node[t]]
                     ki = -1

@@ -238,14 +238,7 @@ def compile_problem(problem) -> Compiled:
     inner = 1 << (k - 1)
 
     # live nodes: ancestors of the output (the oracle ignores the rest)
-    live = set()
-    stack = [prog.output]
-    while stack:
-        n = stack.pop()
-        if n not in live:
-            live.add(n)
-            stack.extend(nodes[n].args)
-    order = sorted(live)
+    order = prog.ancestors([prog.output])
     new = {old: i for i, old in enumerate(order)}
     N = len(order)
 

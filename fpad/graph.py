@@ -107,6 +107,17 @@ class Program:
             if (n.op == ACT and n.act.n_kinks > 0) or (n.op == MAX and len(n.args) > 1)
         ]
 
+    def ancestors(self, roots) -> list[int]:
+        """Indices (sorted) of the nodes that ``roots`` depend on, roots included."""
+        seen: set[int] = set()
+        stack = list(roots)
+        while stack:
+            i = stack.pop()
+            if i not in seen:
+                seen.add(i)
+                stack.extend(self.nodes[i].args)
+        return sorted(seen)
+
     def evaluate(self, w) -> list[Fraction]:
         """Exact value of every node at the full parameter vector ``w`` (Fractions)."""
         vals: list[Fraction] = []

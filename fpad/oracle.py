@@ -328,19 +328,6 @@ def _extend_point(d, rows, new_rows):
     return None
 
 
-def _ancestors(nodes, roots) -> list[int]:
-    """Indices (sorted) of the nodes the ``roots`` depend on, roots included."""
-    seen = set()
-    stack = list(roots)
-    while stack:
-        i = stack.pop()
-        if i in seen:
-            continue
-        seen.add(i)
-        stack.extend(nodes[i].args)
-    return sorted(seen)
-
-
 # -- the classification --------------------------------------------------------------------------
 def classify(problem, free_values, *, wrt_all: bool = False) -> PointResult:
     """Classify the point ``free_values`` of ``problem`` exactly (see the module docstring).
@@ -413,7 +400,7 @@ def classify_program(
                     Touch(i, n.tag, "tie", m, tied=tied, ad_winner=first_maximiser(n, values), sensitivity=Fraction(adj_ad[i]))
                 )
     if touched:  # only nodes P depends on count (not e.g. those behind a constant 0 weight)
-        live = set(_ancestors(nodes, [program.output]))
+        live = set(program.ancestors([program.output]))
         touched = [t for t in touched if t.node in live]
     paper_condition = any(t.kind == "kink" and t.sensitivity != 0 for t in touched)
     common = dict(params=names, point=point, touched=touched, ad=ad, paper_condition=paper_condition,
@@ -467,7 +454,7 @@ def _enumerate(program, values, wrt, touched, ad, shortcut=True):
         unit[p] = tuple(v)
 
     t_nodes = [t.node for t in touched]
-    need = _ancestors(nodes, [a for i in t_nodes for a in nodes[i].args])
+    need = program.ancestors([a for i in t_nodes for a in nodes[i].args])
     # segments[j]: the needed nodes strictly between touched node j-1 and touched node j
     segments = []
     start = 0
