@@ -1,0 +1,501 @@
+"""The exact per-step checks of ICLR 2024 on a captured forward pass (:class:`fpad.train.trace.Trace`).
+
+Blocks. Every activation call and every max-pool is attached to the *block* that produces its
+pre-activation: the nearest ``linear`` / ``conv2d`` upstream, through an optional batch norm and
+residual additions whose other summand does not depend on that layer (the paper's tau_l may read
+all earlier activations). The block's parameters are the paper's w_l; activations sharing a
+block (``relu(y) - clamp(y, 0)``, App. H f2) are decided jointly.
+
+Coordinates. A pre-activation entry of channel c (an output neuron of a linear layer, an output
+channel of a conv) depends on w_l only through that channel's weights W[c], its bias b[c] and,
+with batch norm, gamma[c] and beta[c]; so the cone P_l of Algorithm 1 is a product over
+channels and is decided channel by channel. Within a channel we use the coordinates
+(W'[c], bias) with W' = scale_c W, scale_c the batch norm's per-channel factor (1 without BN):
+the gradient of entry e is then [patch_e, 1], with patch_e the exact input patch (a dyadic vector).
+The substitution is a bijection of the W-coordinates when scale_c != 0, so emptiness is
+unchanged; gamma's direction is not used (its coefficient involves a square root): a non-empty
+cone in the smaller space is non-empty in the full one, so certification stays sound, and an
+empty one is reported as "not certified", which the docs call conservative where it applies.
+
+Batch norm in training mode couples the samples of a batch through mean and variance. Two facts
+keep the decision exact there: (i) for two entries of one channel with equal pre-activation,
+the batch-statistic terms of their gradients coincide, so a tie row is Drho * sign(gamma) *
+(patch* - patch) up to a positive factor; (ii) if every touch of a channel asks for one side s
+and the channel has a bias (beta), a large bias step s * t satisfies all touch rows while tie
+rows have a zero bias coordinate, so the channel's cone is non-empty iff the tie rows' cone is
+(the argument behind Algorithm 2, App. F). Outside these cases the channel is "undecided" and
+the step is not certified, with that reason.
+
+T_j (harmless ties, Algorithm 1 step 3) by exact equality of AD derivatives: a tied entry i is
+in T_j iff its AD derivative with respect to w_1..w_l equals that of AD's winner i*. We decide it
+exactly when either both AD factors rho'(y) are 0 (both derivatives vanish), or the rows are
+equal in layer l (equal pre-activation, equal patch, equal factor) and every entry of both
+patches has AD derivative 0 with respect to earlier layers (input data, or activation outputs
+whose AD factor is 0, tracked exactly). A tie whose layer-l rows agree but whose earlier-layer
+derivatives could not be shown equal is counted as "undecided" and blocks certification.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from fpad import exact
+from fpad.train.rank import column_rank
+
+
+# -- blocks ------------------------------------------------------------------------------------------
+@dataclass
+class Block:
+    """One layer's parameters (w_l) and what constrains them."""
+
+    name: str  # weight parameter name, or "<no parameters>"
+    owner: int  # node id of the linear/conv2d (-1: none)
+    kind: str  # "linear" | "conv2d" | "none"
+    bn: int = -1  # batch_norm node id or -1
+    acts: list = field(default_factory=list)  # act node ids
+    pools: list = field(default_factory=list)  # (pool node id, act node id or -1)
+    signs: dict = field(default_factory=dict)  # act / pool node id -> sign of the owner in its input
+
+
+def _ancestors(trace, i: int) -> set[int]:
+    seen, stack = set(), [i]
+    while stack:
+        j = stack.pop()
+        if j < 0 or j in seen:
+            continue
+        seen.add(j)
+        stack.extend(trace.nodes[j].parents)
+    return seen
+
+
+def _owner(trace, i: int, sign: int = 1):
+    """(owner node, bn node, sign) for a pre-activation node: the pre-activation is sign * (the
+    owner's output, through the optional batch norm) + terms not depending on the owner.
+    (-1, -1, 1) if it has no parameters of its own."""
+    bn = -1
+    while i >= 0:
+        n = trace.nodes[i]
+        if n.op in ("linear", "conv2d"):
+            return i, bn, sign
+        if n.op == "batch_norm" and bn < 0:
+            bn = i
+            i = n.parents[0]
+            continue
+        if n.op == "add":
+            for p, c in zip(n.parents, n.coef):
+                if p < 0 or c not in (1, -1):
+                    continue
+                own, b, sg = _owner(trace, p, sign * int(c))
+                others = [q for q in n.parents if q != p and q >= 0]
+                if own >= 0 and all(own not in _ancestors(trace, q) for q in others):
+                    return own, (bn if bn >= 0 else b), sg
+            return -1, -1, 1
+        return -1, -1, 1
+    return -1, -1, 1
+
+
+def blocks_of(trace) -> list[Block]:
+    by_owner: dict[int, Block] = {}
+    act_of_node = {}
+
+    def block(owner, bn) -> Block:
+        if owner not in by_owner:
+            if owner < 0:
+                by_owner[owner] = Block("<no parameters>", -1, "none")
+            else:
+                n = trace.nodes[owner]
+                by_owner[owner] = Block(n.info["weight"], owner, n.op, bn)
+        return by_owner[owner]
+
+    for n in trace.nodes:
+        if n.op == "act":
+            own, bn, sg = _owner(trace, n.parents[0])
+            blk = block(own, bn)
+            blk.acts.append(n.id)
+            blk.signs[n.id] = sg
+            act_of_node[n.id] = (own, bn, sg)
+        elif n.op == "pool":
+            src = n.parents[0]
+            own, bn, sg = act_of_node[src] if src in act_of_node else _owner(trace, src)
+            blk = block(own, bn)
+            blk.pools.append((n.id, src if src in act_of_node else -1))
+            blk.signs[n.id] = sg
+    return list(by_owner.values())
+
+
+# -- per-block geometry --------------------------------------------------------------------------------
+class _Geometry:
+    """Exact patches, channel facts and AD factors of one block."""
+
+    def __init__(self, trace, blk: Block):
+        self.trace, self.blk = trace, blk
+        self.kind = blk.kind
+        if blk.owner >= 0:
+            own = trace.nodes[blk.owner]
+            self.z = trace.nodes[own.parents[0]].value() if own.parents[0] >= 0 else None
+            self.zsrc = own.parents[0]
+            self.info = own.info
+            w = own.info["weight"]
+            self.w_trainable = trace.trainable.get(w, False)
+            btrain = own.info["bias"] is not None and trace.trainable.get(own.info["bias"], False)
+            self.out_shape = own.value().shape
+        else:
+            self.z, self.zsrc, self.info, self.w_trainable, btrain = None, -1, {}, False, False
+            self.out_shape = None
+        self.bn_train = False
+        C = self.out_shape[1] if self.out_shape is not None else 0
+        self.scale_nonzero = np.ones(C, dtype=bool)
+        if blk.bn >= 0:
+            bn = trace.nodes[blk.bn]
+            self.bn_train = bn.info["training"]
+            beta = bn.info["bias"] is not None and trace.trainable.get(bn.info["bias"], False)
+            g = bn.info["gamma"]
+            if g is not None:
+                self.scale_nonzero = g != 0
+            btrain = beta or (btrain and not self.bn_train)  # the conv bias cancels in batch statistics
+        self.bias_dir = btrain
+        if self.kind == "conv2d":
+            kh, kw = trace.param_values[self.info["weight"]].shape[2:]
+            ph, pw = self.info["padding"]
+            self.k = (kh, kw)
+            self.zpad = np.pad(self.z, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        self._zero = None
+
+    @property
+    def n_coords(self) -> int:
+        if self.z is None:
+            return int(self.bias_dir)
+        K = int(np.prod(self.z.shape[1:])) if self.kind == "linear" else self.z.shape[1] * self.k[0] * self.k[1]
+        return K * self.w_trainable + int(self.bias_dir)
+
+    def patch(self, e: tuple) -> np.ndarray:
+        """Layer input entries that entry e = (b, c, ...) multiplies (flattened, exact floats)."""
+        if self.kind == "linear":
+            return self.z[e[0]].reshape(-1)
+        b, _, h, w = e
+        sh, sw = self.info["stride"]
+        return self.zpad[b, :, h * sh:h * sh + self.k[0], w * sw:w * sw + self.k[1]].reshape(-1)
+
+    def patch_zero_derivative(self, e: tuple) -> bool:
+        """Every entry of e's patch has AD derivative 0 w.r.t. earlier parameters (exact tracking)."""
+        if self._zero is None:
+            self._zero = zero_derivative(self.trace, self.zsrc)
+        if self.kind == "linear":
+            return bool(self._zero[e[0]].all())
+        b, _, h, w = e
+        ph, pw = self.info["padding"]
+        zp = np.pad(self._zero, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=True)
+        sh, sw = self.info["stride"]
+        return bool(zp[b, :, h * sh:h * sh + self.k[0], w * sw:w * sw + self.k[1]].all())
+
+    def row(self, e: tuple, coef: Fraction) -> list[Fraction]:
+        """coef * [patch_e, 1] restricted to the available coordinates (exact)."""
+        out = []
+        if self.w_trainable and self.scale_nonzero[e[1]] and self.z is not None:
+            out = [coef * Fraction(float(v)) for v in self.patch(e)]
+        elif self.z is not None and self.w_trainable:
+            out = [Fraction(0)] * (self.n_coords - int(self.bias_dir))
+        if self.bias_dir:
+            out.append(coef)
+        return out
+
+
+def zero_derivative(trace, i: int) -> np.ndarray:
+    """Boolean mask over node i's entries: AD's derivative w.r.t. every parameter is exactly 0."""
+    if i < 0:
+        return np.ones((), dtype=bool)
+    n = trace.nodes[i]
+    shape = n.tensor.shape
+    if n.op == "input":
+        return np.ones(shape, dtype=bool)
+    if n.op == "act":
+        y = n.pre()
+        d = ad_factor(n.info["act"], y)
+        return (d == 0) | zero_derivative(trace, n.parents[0])
+    if n.op == "pool":
+        src = zero_derivative(trace, n.parents[0])
+        B, C = shape[0], shape[1]
+        flat = np.broadcast_to(src, trace.nodes[n.parents[0]].tensor.shape).reshape(B, C, -1)
+        idx = n.info["indices"].reshape(B, C, -1)
+        return np.take_along_axis(flat, idx, axis=2).reshape(shape)
+    if n.op == "reshape":
+        return np.broadcast_to(zero_derivative(trace, n.parents[0]), trace.nodes[n.parents[0]].tensor.shape).reshape(shape)
+    if n.op == "add":
+        m = np.ones(shape, dtype=bool)
+        for p in n.parents:
+            m = m & np.broadcast_to(zero_derivative(trace, p), shape)
+        return m
+    return np.zeros(shape, dtype=bool)
+
+
+def ad_factor(act, y: np.ndarray) -> np.ndarray:
+    """AD's rho'(y) per entry (float64 copies of exact rationals: slopes and proxies are dyadic here)."""
+    a = act.act
+    d = np.full(y.shape, float(a.slopes[0]))
+    for i, k in enumerate(a.kinks):
+        d[y > float(k)] = float(a.slopes[i + 1])
+        d[y == float(k)] = float(act.proxies[i])
+    return d
+
+
+# -- the step report ---------------------------------------------------------------------------------------
+@dataclass
+class StepReport:
+    """What :func:`fpad.train.check` returns for one step (see docs/DESIGN.md, "fpad train")."""
+
+    mode: str
+    certified: bool
+    kind: str | None  # "bouligand", "clarke" or None
+    reasons: list[dict]
+    touches: dict  # layer -> {kink value: count}
+    pools: dict  # pool layer -> {"max_ops", "tied_windows", "s_minus_t", "undecided"}
+    static: dict  # Thm 4/6
+    thm5: dict  # FC layers: ranks (paper's condition and labelled extensions)
+    layers: dict  # block -> Algorithm 1 verdict
+    timing: dict = field(default_factory=dict)
+
+    @property
+    def n_touches(self) -> int:
+        return sum(sum(v.values()) for v in self.touches.values())
+
+    @property
+    def n_ties(self) -> int:
+        return sum(p["tied_windows"] for p in self.pools.values())
+
+    @property
+    def n_s_minus_t(self) -> int:
+        return sum(p["s_minus_t"] for p in self.pools.values())
+
+    def to_json(self) -> dict:
+        return {"mode": self.mode, "certified": self.certified, "kind": self.kind, "reasons": self.reasons,
+                "n_touches": self.n_touches, "touches": self.touches, "pools": self.pools, "static": self.static,
+                "thm5": self.thm5, "layers": self.layers, "timing": {k: round(v, 6) for k, v in self.timing.items()}}
+
+
+# -- the checks ---------------------------------------------------------------------------------------------
+def _touch_entries(act, y: np.ndarray):
+    """[(kink index, entry tuples)] for entries exactly on a kink (exact comparison in float64 of
+    training-dtype values; kinks are small dyadics, exactly representable)."""
+    out = []
+    for k, kv in enumerate(act.kinks):
+        idx = np.argwhere(y == float(kv))
+        out.append((k, [tuple(int(v) for v in r) for r in idx]))
+    return out
+
+
+def _pool_ties(trace, pool_id: int):
+    """Per tied window: (entries of S_j as (b, c, h, w), AD's routed entry). Also the number of max ops."""
+    n = trace.nodes[pool_id]
+    x = trace.nodes[n.parents[0]].value()
+    if x.ndim != 4:
+        raise ValueError("max_pool2d input must be (B, C, H, W)")
+    B, C, H, W = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = n.info["kernel"], n.info["stride"], n.info["padding"]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+    Ho, Wo = n.tensor.shape[2], n.tensor.shape[3]
+    wins = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :Ho, :Wo]
+    m = wins.max(axis=(4, 5), keepdims=True)
+    cnt = (wins == m).sum(axis=(4, 5))
+    tied = np.argwhere(cnt >= 2)
+    idx = n.info["indices"]
+    out = []
+    for b, c, i, j in tied:
+        eq = np.argwhere(wins[b, c, i, j] == m[b, c, i, j, 0, 0])
+        S = [(int(b), int(c), int(i * sh + r - ph), int(j * sw + s - pw)) for r, s in eq]
+        flat = int(idx[b, c, i, j])
+        out.append((S, (int(b), int(c), flat // W, flat % W)))
+    return out, B * C * Ho * Wo
+
+
+def _static(trace, blocks) -> dict:
+    """ICLR 2024 Thm 4 / Thm 6: one lambda per layer, a bias on every kinked layer, no non-trivial maxpool."""
+    lams, ok, why = {}, True, []
+    for blk in blocks:
+        if blk.pools and any(trace.nodes[p].info["kernel"] != (1, 1) for p, _ in blk.pools):
+            ok = False
+            why.append(f"{blk.name}: non-trivial maxpool")
+        acts = [trace.nodes[a].info["act"] for a in blk.acts]
+        kinked = [a for a in acts if a.kinks]
+        if not kinked:
+            continue
+        ls = {a.lam for a in kinked}
+        lams[blk.name] = [str(x) if x is not None else None for x in ls]
+        if None in ls or len(ls) > 1:
+            ok = False
+            why.append(f"{blk.name}: no single lambda for {', '.join(sorted({a.act.name for a in kinked}))}")
+        geo = _Geometry(trace, blk)
+        if not geo.bias_dir:
+            ok = False
+            why.append(f"{blk.name}: no trainable bias")
+    bouligand = ok and all(all(v in ("0", "1") for v in ls) for ls in lams.values())
+    return {"holds": ok, "kind": ("bouligand" if bouligand else "clarke") if ok else None, "lambdas": lams, "why_not": why}
+
+
+def _thm5(trace, blocks, touched_blocks: dict) -> dict:
+    """Thm 5 (fully connected): rank z_{l-1} = B at every touching layer; plus labelled extensions."""
+    out = {}
+    applies = not any(b.pools for b in blocks) and all(b.kind == "linear" and b.bn < 0 for b in blocks if b.acts)
+    for blk in blocks:
+        if blk.kind != "linear" or blk.name not in touched_blocks:
+            continue
+        own = trace.nodes[blk.owner]
+        z = trace.nodes[own.parents[0]].value()
+        Z = z.reshape(z.shape[0], -1).T  # N_{l-1} x B
+        B = Z.shape[1]
+        r, how = column_rank(Z)
+        cols = sorted(touched_blocks[blk.name])
+        rt, _ = column_rank(Z[:, cols])
+        ra, _ = column_rank(np.vstack([Z[:, cols], np.ones((1, len(cols)))]))
+        out[blk.name] = {"B": B, "rank": r, "decided_by": how, "pass": r == B,
+                         "ext_touched_columns_pass": rt == len(cols), "ext_augmented_pass": ra == len(cols),
+                         "touched_samples": len(cols)}
+    return {"applies": applies, "layers": out, "pass": applies and all(v["pass"] for v in out.values())}
+
+
+def check_trace(trace, mode: str = "exact", algorithm2: bool = True) -> StepReport:
+    """Run the checks of ``mode`` ("exact" or "paper-repo") on a captured forward pass."""
+    if mode == "paper-repo":
+        from fpad.train.paper_repo import check_trace_repo
+        return check_trace_repo(trace)
+    if mode != "exact":
+        raise ValueError(f"unknown check mode {mode!r}")
+    t0 = time.perf_counter()
+    blocks = blocks_of(trace)
+    static = _static(trace, blocks)
+    touches, pools, layers, reasons = {}, {}, {}, []
+    touched_samples: dict[str, set] = {}
+    t_sets = t_lp = 0.0
+    for blk in blocks:
+        ts = time.perf_counter()
+        geo = _Geometry(trace, blk)
+        per_channel: dict[int, dict] = {}  # c -> {"touch": [(entry, side)], "ties": [(e*, e, d*, d)], "undecided": n}
+        for a in blk.acts:
+            n = trace.nodes[a]
+            act = n.info["act"]
+            if not act.kinks:
+                continue
+            y = n.pre()
+            counts = {}
+            for k, ents in _touch_entries(act, y):
+                counts[str(act.kinks[k])] = len(ents)
+                sd = act.side[k] if blk.signs[a] > 0 else {"-": "+", "+": "-"}.get(act.side[k], act.side[k])
+                for e in ents:  # the side is in the owner's direction: sign * pre-activation
+                    per_channel.setdefault(e[1], {"touch": [], "ties": [], "undecided": 0})["touch"].append((e, sd))
+                    touched_samples.setdefault(blk.name, set()).add(e[0])
+            touches[f"{blk.name}:{act.act.name}#{a}"] = counts
+        for pid, aid in blk.pools:
+            ties, n_ops = _pool_ties(trace, pid)
+            if aid >= 0:
+                an = trace.nodes[aid]
+                act, y = an.info["act"], an.pre()
+            else:
+                act, y = None, trace.nodes[trace.nodes[pid].parents[0]].value()
+            st = {"max_ops": n_ops, "tied_windows": len(ties), "s_minus_t": 0, "undecided": 0}
+            for S, star in ties:
+                ys = Fraction(float(y[star]))
+                ds = (act.ad_derivative(ys) if act else Fraction(1)) * blk.signs[pid]
+                for e in S:
+                    if e == star:
+                        continue
+                    ye = Fraction(float(y[e]))
+                    de = (act.ad_derivative(ye) if act else Fraction(1)) * blk.signs[pid]
+                    ch = per_channel.setdefault(e[1], {"touch": [], "ties": [], "undecided": 0})
+                    if ds == de == 0:
+                        continue  # both AD derivatives vanish: harmless (T_j)
+                    same_rows = ds == de and ys == ye and geo.scale_nonzero[e[1]] and np.array_equal(geo.patch(e), geo.patch(star))
+                    if same_rows:
+                        if geo.patch_zero_derivative(e) and geo.patch_zero_derivative(star):
+                            continue  # equal AD derivatives in every layer: T_j
+                        st["undecided"] += 1
+                        ch["undecided"] += 1
+                        st["s_minus_t"] += 1
+                        continue
+                    st["s_minus_t"] += 1
+                    ch["ties"].append((star, e, ds, de, ys == ye))
+            pools[f"{blk.name}:pool#{pid}"] = st
+        t_sets += time.perf_counter() - ts
+        tl = time.perf_counter()
+        verdict = _decide_block(geo, blk, per_channel, algorithm2)
+        t_lp += time.perf_counter() - tl
+        layers[blk.name] = verdict
+        if not verdict["nonempty"]:
+            reasons.append({"layer": blk.name, "condition": "Algorithm 1: P_l is empty or undecided",
+                            "channels": verdict["failed_channels"][:8], "why": verdict["why"][:4]})
+    thm5 = _thm5(trace, blocks, touched_samples)
+    alg1 = all(v["nonempty"] for v in layers.values())
+    bouligand_proxies = all(s != "interior" for blk in blocks for a in blk.acts for s in trace.nodes[a].info["act"].side)
+    if static["holds"]:
+        certified, kind = True, static["kind"]
+    elif alg1 and bouligand_proxies:
+        certified, kind = True, "bouligand"
+    elif thm5["pass"]:
+        certified, kind = True, "bouligand" if bouligand_proxies else "clarke"
+    else:
+        certified, kind = False, None
+    if certified:
+        reasons = []
+    else:
+        if not static["holds"]:
+            reasons.insert(0, {"layer": "*", "condition": "Thm 4/6 hypotheses", "why": static["why_not"][:4]})
+        if thm5["applies"]:
+            reasons.append({"layer": "*", "condition": "Thm 5: rank z_{l-1} = B",
+                            "why": [f"{k}: rank {v['rank']} < B = {v['B']}" for k, v in thm5["layers"].items() if not v["pass"]][:4]})
+    timing = {"sets_s": t_sets, "lp_s": t_lp, "total_s": time.perf_counter() - t0}
+    return StepReport("exact", certified, kind, reasons, touches, pools, static, thm5, layers, timing)
+
+
+def _decide_block(geo: _Geometry, blk: Block, per_channel: dict, algorithm2: bool) -> dict:
+    """Algorithm 1 per channel; Algorithm 2's shortcut where its argument holds (see module docstring)."""
+    failed, why, paths, n_lp = [], [], {}, 0
+    for c, ch in sorted(per_channel.items()):
+        touch, ties = ch["touch"], ch["ties"]
+        if ch["undecided"]:
+            failed.append(c)
+            why.append(f"channel {c}: {ch['undecided']} tie(s) with equal layer-l rows, earlier-layer derivatives not shown equal")
+            continue
+        if not touch and not ties:
+            continue
+        sides = {s for _, s in touch}
+        if "interior" in sides:
+            failed.append(c)
+            why.append(f"channel {c}: a proxy strictly between D^- and D^+ (Theorem 8 needs Bouligand proxies)")
+            continue
+        tie_bias_zero = all(ds == de for _, _, ds, de, _ in ties)
+        shortcut = geo.bias_dir and len(sides) <= 1 and tie_bias_zero and "interior" not in sides
+        if geo.bn_train and not (shortcut and all(same_y for *_, same_y in ties)):
+            failed.append(c)
+            why.append(f"channel {c}: batch norm in training mode with mixed touch sides, no bias, or unequal tie factors")
+            continue
+        if shortcut and (algorithm2 or geo.bn_train):
+            rows = [_tie_row(geo, t)[:-1] for t in ties]  # bias coordinate is 0 in every tie row
+            nvar = geo.n_coords - 1
+            path = "bias-shortcut"
+        else:
+            rows = [geo.row(e, Fraction(1 if s == "+" else -1)) for e, s in touch] + [_tie_row(geo, t) for t in ties]
+            nvar = geo.n_coords
+            path = "joint"
+        if not rows:
+            paths["bias-shortcut"] = paths.get("bias-shortcut", 0) + 1
+            continue
+        if nvar == 0:
+            failed.append(c)
+            why.append(f"channel {c}: constraints but no trainable coordinates")
+            continue
+        res = exact.cone_interior_point(rows, nvar)
+        n_lp += 1
+        paths[f"{path}/{res.path}"] = paths.get(f"{path}/{res.path}", 0) + 1
+        if not res.nonempty:
+            failed.append(c)
+            why.append(f"channel {c}: empty cone ({len(rows)} rows; Gordan certificate via {res.path})")
+    return {"nonempty": not failed, "failed_channels": failed, "why": why, "paths": paths, "cones": n_lp,
+            "channels_constrained": len(per_channel)}
+
+
+def _tie_row(geo: _Geometry, t) -> list[Fraction]:
+    star, e, ds, de, _ = t
+    a, b = geo.row(star, ds), geo.row(e, de)
+    return [x - y for x, y in zip(a, b)]

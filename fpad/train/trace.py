@@ -1,0 +1,272 @@
+"""Capture what the ICLR 2024 conditions need from one forward pass of a ``torch.nn.Module``.
+
+:class:`Capture` is a context manager. Inside it, a :class:`torch.overrides.TorchFunctionMode`
+sees every torch call the forward makes (modules call the functional API: ``nn.Linear`` ->
+``F.linear``, ``nn.ReLU6`` -> ``F.hardtanh``, a residual ``out + x`` -> ``add``), and records a
+small dataflow graph of :class:`Node` s keyed by tensor identity: layer inputs z_{l-1} (the input
+of each ``linear`` / ``conv2d``), pre-activations (the input of each activation call), pool
+windows and the index AD routes each window's gradient to (from
+``max_pool2d_with_indices``, the kernel whose indices the backward uses). The training code
+changes by one ``with`` line; the forward itself runs unchanged.
+
+Nothing is silently skipped: a leaf module of an unsupported type, or a torch call that produces
+a floating tensor from a traced one and is not understood (dropout, GELU, average pooling, ...),
+raises :class:`fpad.errors.FpadError` naming the layer or the call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from fpad.errors import FpadError
+from fpad.train import acts
+
+SUPPORTED_LEAVES = (
+    nn.Linear, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.MaxPool2d, nn.ReLU, nn.ReLU6, nn.LeakyReLU,
+    nn.Hardtanh, nn.Hardsigmoid, nn.Flatten, nn.Identity,
+)
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+# calls that only look at metadata or return non-float results
+_IGNORED = {"dim", "size", "numel", "__get__", "__len__", "is_floating_point", "__format__", "__repr__",
+            "requires_grad_", "register_hook", "__setstate__", "__bool__", "item", "tolist", "numpy",
+            "detach", "cpu", "eq", "ne", "ge", "gt", "le", "lt", "all", "any", "isfinite"}
+_IDENTITY = {"contiguous", "clone", "float", "to", "type_as"}
+_RESHAPE = {"flatten", "view", "reshape", "squeeze", "unsqueeze"}
+_ADD = {"add", "add_", "__add__", "__iadd__", "__radd__", "sub", "sub_", "__sub__", "__isub__", "__rsub__"}
+
+
+@dataclass
+class Node:
+    """One traced value: ``op`` in input/linear/conv2d/batch_norm/act/pool/add/reshape.
+
+    ``parents`` are node ids (-1 for an untraced constant); ``coef`` the coefficient of each
+    parent in an ``add`` (sub gives -1); ``info`` what the op needs (parameter names, geometry,
+    the activation, AD's pool indices).
+    """
+
+    id: int
+    op: str
+    parents: tuple[int, ...]
+    tensor: object  # the output (detached torch tensor)
+    info: dict = field(default_factory=dict)
+    coef: tuple = ()
+
+    def value(self) -> np.ndarray:
+        """The output as float64 (exact: float32, bf16 and fp16 values are float64 values)."""
+        if "value" not in self.info:
+            self.info["value"] = self.tensor.detach().to(torch.float64).cpu().numpy()
+        return self.info["value"]
+
+    def pre(self) -> np.ndarray:
+        """An activation's input (its pre-activation), as float64, captured before the call."""
+        if "y64" not in self.info:
+            self.info["y64"] = self.info["y"].to(torch.float64).cpu().numpy()
+        return self.info["y64"]
+
+
+@dataclass
+class Trace:
+    """The recorded graph of one forward pass, plus the model's parameters by name."""
+
+    nodes: list[Node]
+    output: int
+    trainable: dict[str, bool]  # parameter name -> requires_grad
+    param_values: dict[str, np.ndarray]
+    dtype: str
+
+    def node(self, i: int) -> Node:
+        return self.nodes[i]
+
+
+def check_modules(model: nn.Module) -> None:
+    """Refuse models with a leaf module fpad cannot reason about, naming the first one."""
+    for name, mod in model.named_modules():
+        if isinstance(mod, _CONTAINERS) or not isinstance(mod, nn.Module):
+            continue
+        leaf = not any(True for _ in mod.children())
+        if not leaf:
+            continue
+        if not isinstance(mod, SUPPORTED_LEAVES):
+            raise FpadError(
+                f"fpad.train: layer {name or '<model>'!r} ({type(mod).__name__}) is not supported; supported layers: "
+                + ", ".join(t.__name__ for t in SUPPORTED_LEAVES) + " (and residual additions in forward)"
+            )
+        if isinstance(mod, nn.Conv2d) and (mod.groups != 1 or tuple(mod.dilation) != (1, 1)
+                                           or mod.padding_mode != "zeros" or isinstance(mod.padding, str)):
+            raise FpadError(f"fpad.train: layer {name!r} (Conv2d) uses groups/dilation/padding mode/string padding; "
+                            "only groups=1, dilation=1, integer zero padding are supported")
+        if isinstance(mod, nn.MaxPool2d) and (mod.ceil_mode or mod.dilation not in (1, (1, 1))):
+            raise FpadError(f"fpad.train: layer {name!r} (MaxPool2d) uses ceil_mode or dilation; not supported")
+
+
+def _arg(args, kwargs, pos, name, default=None):
+    if name in kwargs:
+        return kwargs[name]
+    return args[pos] if len(args) > pos else default
+
+
+def _pair(v) -> tuple[int, int]:
+    if isinstance(v, (tuple, list)):
+        return (int(v[0]), int(v[1] if len(v) > 1 else v[0]))
+    return (int(v), int(v))
+
+
+class _Mode(TorchFunctionMode):
+    def __init__(self, cap: Capture):
+        super().__init__()
+        self.cap = cap
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        return self.cap._call(func, args, kwargs)
+
+
+class Capture:
+    """``with Capture(model) as cap: out = model(x)`` records ``cap.trace`` (see the module docstring)."""
+
+    def __init__(self, model: nn.Module):
+        check_modules(model)
+        self.model = model
+        self.pnames = {id(p): n for n, p in model.named_parameters()}
+        self.trace: Trace | None = None
+        self._nodes: list[Node] = []
+        self._ids: dict[int, int] = {}
+        self._hook = None
+        self._mode = None
+
+    # -- context manager ---------------------------------------------------------------------------
+    def __enter__(self):
+        self._nodes, self._ids, self.trace = [], {}, None
+        self._hook = self.model.register_forward_pre_hook(self._pre)
+        self._post = self.model.register_forward_hook(self._done)
+        self._mode = _Mode(self)
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._mode.__exit__(*exc)
+        self._hook.remove()
+        self._post.remove()
+        return False
+
+    def _pre(self, module, args):
+        if self._nodes:  # a second forward inside one capture: keep the last one
+            self._nodes, self._ids = [], {}
+        x = args[0]
+        if not isinstance(x, torch.Tensor):
+            raise FpadError("fpad.train: the model's first forward argument must be the input tensor")
+        self._new("input", (), x)
+
+    def _done(self, module, args, out):
+        if not isinstance(out, torch.Tensor) or id(out) not in self._ids:
+            raise FpadError("fpad.train: the model must return one tensor computed from its input")
+        params = dict(self.model.named_parameters())
+        self.trace = Trace(
+            list(self._nodes), self._ids[id(out)],
+            {n: bool(p.requires_grad) for n, p in params.items()},
+            {n: p.detach().to(torch.float64).cpu().numpy() for n, p in params.items()},
+            str(out.dtype).replace("torch.", ""),
+        )
+
+    # -- recording -----------------------------------------------------------------------------------
+    def _new(self, op, parents, out, info=None, coef=()) -> int:
+        i = len(self._nodes)
+        self._nodes.append(Node(i, op, tuple(parents), out.detach(), info or {}, coef))
+        self._ids[id(out)] = i
+        return i
+
+    def _tracked(self, t) -> int:
+        return self._ids.get(id(t), -1) if isinstance(t, torch.Tensor) else -1
+
+    def _pname(self, p) -> str | None:
+        if p is None:
+            return None
+        if id(p) not in self.pnames:
+            raise FpadError("fpad.train: a layer uses a tensor that is not a parameter of the model as its weight")
+        return self.pnames[id(p)]
+
+    def _call(self, func, args, kwargs):
+        name = getattr(func, "__name__", str(func))
+        if name in acts.NAMES:
+            x = args[0]
+            pre = x.detach().clone()  # the call may be in place (nn.ReLU(inplace=True))
+            src = self._tracked(x)
+            out = func(*args, **kwargs)
+            if src >= 0:
+                act = acts.from_call(name, args, kwargs)
+                self._new("act", (src,), out, {"act": act, "y": pre})
+            return out
+        if name == "max_pool2d":
+            x = args[0]
+            out = func(*args, **kwargs)
+            src = self._tracked(x)
+            if src >= 0:
+                k = _pair(_arg(args, kwargs, 1, "kernel_size"))
+                s = _arg(args, kwargs, 2, "stride")
+                s = k if s is None or s == [] or s == () else _pair(s)
+                p = _pair(_arg(args, kwargs, 3, "padding", 0))
+                with torch.no_grad():
+                    _, idx = torch.nn.functional.max_pool2d_with_indices(x.detach(), k, s, p)
+                res = out[0] if isinstance(out, tuple) else out
+                self._new("pool", (src,), res, {"kernel": k, "stride": s, "padding": p, "indices": idx.numpy()})
+            return out
+        out = func(*args, **kwargs)
+        tensors = [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)]
+        tracked = [self._tracked(a) for a in tensors if self._tracked(a) >= 0]
+        if not tracked or name in _IGNORED:
+            return out
+        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+            return out
+        x = args[0] if args else None
+        if name == "linear":
+            self._new("linear", (self._tracked(x),), out, {
+                "weight": self._pname(_arg(args, kwargs, 1, "weight")), "bias": self._pname(_arg(args, kwargs, 2, "bias"))})
+        elif name == "conv2d":
+            pad = _arg(args, kwargs, 4, "padding", 0)
+            if isinstance(pad, str):
+                raise FpadError("fpad.train: conv2d with string padding is not supported; give integers")
+            if _pair(_arg(args, kwargs, 5, "dilation", 1)) != (1, 1) or int(_arg(args, kwargs, 6, "groups", 1)) != 1:
+                raise FpadError("fpad.train: conv2d with dilation or groups is not supported")
+            self._new("conv2d", (self._tracked(x),), out, {
+                "weight": self._pname(_arg(args, kwargs, 1, "weight")), "bias": self._pname(_arg(args, kwargs, 2, "bias")),
+                "stride": _pair(_arg(args, kwargs, 3, "stride", 1)), "padding": _pair(pad)})
+        elif name == "batch_norm":
+            rm, rv = _arg(args, kwargs, 1, "running_mean"), _arg(args, kwargs, 2, "running_var")
+            w, b = _arg(args, kwargs, 3, "weight"), _arg(args, kwargs, 4, "bias")
+            training = bool(_arg(args, kwargs, 5, "training", False))
+            self._new("batch_norm", (self._tracked(x),), out, {
+                "weight": self._pname(w), "bias": self._pname(b), "training": training,
+                "gamma": None if w is None else w.detach().to(torch.float64).numpy().copy()})
+        elif name in _ADD:
+            sign = -1 if "sub" in name else 1
+            alpha = kwargs.get("alpha", 1)
+            a, b = (args[0], args[1]) if len(args) > 1 else (args[0], kwargs.get("other"))
+            if name == "__rsub__":
+                a, b = b, a
+            if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
+                raise FpadError(f"fpad.train: {name} of a tensor and a number inside the model is not supported")
+            self._new("add", (self._tracked(a), self._tracked(b)), out, coef=(1, sign * alpha))
+        elif name in _RESHAPE:
+            self._new("reshape", (self._tracked(x),), out)
+        elif name in _IDENTITY:
+            if out.dtype != x.dtype and torch.finfo(out.dtype).bits < torch.finfo(x.dtype).bits:
+                raise FpadError(f"fpad.train: {name} lowers the precision inside the model; not supported")
+            self._new("reshape", (self._tracked(x),), out)
+        elif name in ("neg", "__neg__"):
+            self._new("add", (self._tracked(x),), out, coef=(-1,))
+        else:
+            raise FpadError(
+                f"fpad.train: the model calls {name!r}, which fpad cannot reason about (supported: linear, conv2d, "
+                "batch_norm, max_pool2d, relu/relu6/hardtanh/hardsigmoid/leaky_relu/clamp, add/sub, flatten/view)"
+            )
+        return out
+
+
+def capture(model: nn.Module) -> Capture:
+    """``with fpad.train.capture(model) as cap: out = model(x)``; then ``cap.trace``."""
+    return Capture(model)
