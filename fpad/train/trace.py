@@ -84,14 +84,16 @@ class Trace:
 
 
 def check_modules(model: nn.Module) -> None:
-    """Refuse models with a leaf module fpad cannot reason about, naming the first one."""
+    """Refuse models with a torch layer fpad cannot reason about, naming the first one."""
     for name, mod in model.named_modules():
         if isinstance(mod, _CONTAINERS) or not isinstance(mod, nn.Module):
             continue
         leaf = not any(True for _ in mod.children())
         if not leaf:
             continue
-        if not isinstance(mod, SUPPORTED_LEAVES):
+        # a torch layer not in the list is refused by name; a user's own leaf module is fine (its
+        # torch calls are traced, and an unknown call is refused there)
+        if not isinstance(mod, SUPPORTED_LEAVES) and type(mod).__module__.startswith("torch."):
             raise FpadError(
                 f"fpad.train: layer {name or '<model>'!r} ({type(mod).__name__}) is not supported; supported layers: "
                 + ", ".join(t.__name__ for t in SUPPORTED_LEAVES) + " (and residual additions in forward)"
