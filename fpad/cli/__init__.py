@@ -16,7 +16,7 @@ from fpad import __version__
 from fpad.errors import FpadError
 
 # Sub-modules, in the order they appear in ``fpad --help``.
-COMMANDS = ["formats", "check", "examples", "count", "sweep", "reproduce"]
+COMMANDS = ["formats", "check", "examples", "count", "sweep", "reproduce", "train"]
 
 
 class _Parser(argparse.ArgumentParser):

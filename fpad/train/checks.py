@@ -165,6 +165,27 @@ class _Geometry:
             self.zpad = np.pad(self.z, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
         self._zero = None
 
+    def all_patches(self) -> np.ndarray:
+        """Conv blocks: every output position's patch, shape (B, H_out, W_out, C_in * kh * kw)."""
+        if getattr(self, "_patches", None) is None:
+            sh, sw = self.info["stride"]
+            Ho, Wo = self.out_shape[2], self.out_shape[3]
+            v = np.lib.stride_tricks.sliding_window_view(self.zpad, self.k, axis=(2, 3))[:, :, ::sh, ::sw][:, :, :Ho, :Wo]
+            self._patches = v.transpose(0, 2, 3, 1, 4, 5).reshape(v.shape[0], Ho, Wo, -1)
+        return self._patches
+
+    def all_patches_zero_derivative(self) -> np.ndarray:
+        """Conv blocks: per output position, every patch entry has AD derivative 0 (B, H_out, W_out)."""
+        if getattr(self, "_pzero", None) is None:
+            z = np.broadcast_to(zero_derivative(self.trace, self.zsrc), self.z.shape)
+            ph, pw = self.info["padding"]
+            zp = np.pad(z, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=True)
+            sh, sw = self.info["stride"]
+            Ho, Wo = self.out_shape[2], self.out_shape[3]
+            v = np.lib.stride_tricks.sliding_window_view(zp, self.k, axis=(2, 3))[:, :, ::sh, ::sw][:, :, :Ho, :Wo]
+            self._pzero = v.all(axis=(1, 4, 5))
+        return self._pzero
+
     @property
     def n_coords(self) -> int:
         if self.z is None:
@@ -311,6 +332,68 @@ def _pool_ties(trace, pool_id: int):
     return out, B * C * Ho * Wo
 
 
+def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
+    """Table-2 statistics of one pool and its non-harmless tie rows (into ``per_channel``).
+
+    Vectorised over all tied candidates i in S_j minus AD's winner i*; only the pairs that are
+    neither both-zero-factor nor equal-row ties are turned into exact rows one by one.
+    """
+    n = trace.nodes[pid]
+    x = trace.nodes[n.parents[0]].value()
+    B, C, H, W = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = n.info["kernel"], n.info["stride"], n.info["padding"]
+    Ho, Wo = n.tensor.shape[2], n.tensor.shape[3]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+    wins = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :Ho, :Wo]
+    wins = wins.reshape(B, C, Ho, Wo, kh * kw)
+    eq = wins == wins.max(axis=4, keepdims=True)
+    tied = eq.sum(axis=4) >= 2
+    st = {"max_ops": B * C * Ho * Wo, "tied_windows": int(tied.sum()), "s_minus_t": 0, "undecided": 0}
+    if not st["tied_windows"]:
+        return st
+    b, c, i, j = np.nonzero(tied)
+    flat = n.info["indices"][b, c, i, j]
+    hs, ws = flat // W, flat % W
+    t, r = np.nonzero(eq[b, c, i, j])  # window t, position r inside it
+    he, we = i[t] * sh + r // kw - ph, j[t] * sw + r % kw - pw
+    keep = (he != hs[t]) | (we != ws[t])
+    t, he, we = t[keep], he[keep], we[keep]
+    bb, cc, hs, ws = b[t], c[t], hs[t], ws[t]
+    sign = blk.signs[pid]
+    if aid >= 0:
+        an = trace.nodes[aid]
+        act, y = an.info["act"], an.pre()
+        D = ad_factor(act, y) * sign
+    else:
+        act, y, D = None, x, np.full(x.shape, float(sign))
+    De, Ds = D[bb, cc, he, we], D[bb, cc, hs, ws]
+    rest = ~((De == 0) & (Ds == 0))  # both AD derivatives vanish: harmless (T_j)
+    ye, ys = y[bb, cc, he, we], y[bb, cc, hs, ws]
+    same = rest & (De == Ds) & (ye == ys) & geo.scale_nonzero[cc]
+    if geo.kind == "conv2d" and np.any(same):
+        P = geo.all_patches()
+        same &= np.all(P[bb, he, we] == P[bb, hs, ws], axis=-1)
+        Z = geo.all_patches_zero_derivative()
+        harmless = same & Z[bb, he, we] & Z[bb, hs, ws]
+    else:
+        same &= False
+        harmless = same
+    undecided = same & ~harmless
+    real = rest & ~same
+    st["undecided"] = int(undecided.sum())
+    st["s_minus_t"] = int(real.sum()) + st["undecided"]
+    for k in np.nonzero(undecided)[0]:
+        per_channel.setdefault(int(cc[k]), {"touch": [], "ties": [], "undecided": 0})["undecided"] += 1
+    for k in np.nonzero(real)[0]:
+        e = (int(bb[k]), int(cc[k]), int(he[k]), int(we[k]))
+        star = (int(bb[k]), int(cc[k]), int(hs[k]), int(ws[k]))
+        ye_q, ys_q = Fraction(float(ye[k])), Fraction(float(ys[k]))
+        ds = (act.ad_derivative(ys_q) if act else Fraction(1)) * sign
+        de = (act.ad_derivative(ye_q) if act else Fraction(1)) * sign
+        per_channel.setdefault(e[1], {"touch": [], "ties": [], "undecided": 0})["ties"].append((star, e, ds, de, ye_q == ys_q))
+    return st
+
+
 def _static(trace, blocks) -> dict:
     """ICLR 2024 Thm 4 / Thm 6: one lambda per layer, a bias on every kinked layer, no non-trivial maxpool."""
     lams, ok, why = {}, True, []
@@ -388,34 +471,7 @@ def check_trace(trace, mode: str = "exact", algorithm2: bool = True) -> StepRepo
                     touched_samples.setdefault(blk.name, set()).add(e[0])
             touches[f"{blk.name}:{act.act.name}#{a}"] = counts
         for pid, aid in blk.pools:
-            ties, n_ops = _pool_ties(trace, pid)
-            if aid >= 0:
-                an = trace.nodes[aid]
-                act, y = an.info["act"], an.pre()
-            else:
-                act, y = None, trace.nodes[trace.nodes[pid].parents[0]].value()
-            st = {"max_ops": n_ops, "tied_windows": len(ties), "s_minus_t": 0, "undecided": 0}
-            for S, star in ties:
-                ys = Fraction(float(y[star]))
-                ds = (act.ad_derivative(ys) if act else Fraction(1)) * blk.signs[pid]
-                for e in S:
-                    if e == star:
-                        continue
-                    ye = Fraction(float(y[e]))
-                    de = (act.ad_derivative(ye) if act else Fraction(1)) * blk.signs[pid]
-                    ch = per_channel.setdefault(e[1], {"touch": [], "ties": [], "undecided": 0})
-                    if ds == de == 0:
-                        continue  # both AD derivatives vanish: harmless (T_j)
-                    same_rows = ds == de and ys == ye and geo.scale_nonzero[e[1]] and np.array_equal(geo.patch(e), geo.patch(star))
-                    if same_rows:
-                        if geo.patch_zero_derivative(e) and geo.patch_zero_derivative(star):
-                            continue  # equal AD derivatives in every layer: T_j
-                        st["undecided"] += 1
-                        ch["undecided"] += 1
-                        st["s_minus_t"] += 1
-                        continue
-                    st["s_minus_t"] += 1
-                    ch["ties"].append((star, e, ds, de, ys == ye))
+            st = _classify_ties(trace, geo, blk, pid, aid, per_channel)
             pools[f"{blk.name}:pool#{pid}"] = st
         t_sets += time.perf_counter() - ts
         tl = time.perf_counter()

@@ -193,6 +193,8 @@ class Capture:
         return self.pnames[id(p)]
 
     def _call(self, func, args, kwargs):
+        if self.trace is not None:  # the forward pass is over (e.g. the loss is computed inside the with)
+            return func(*args, **kwargs)
         name = getattr(func, "__name__", str(func))
         if name in acts.NAMES:
             x = args[0]
@@ -201,6 +203,8 @@ class Capture:
             out = func(*args, **kwargs)
             if src >= 0:
                 act = acts.from_call(name, args, kwargs)
+                if out is x:  # in place: the producer's recorded output is the value before the call
+                    self._nodes[src].tensor = pre
                 self._new("act", (src,), out, {"act": act, "y": pre})
             return out
         if name == "max_pool2d":
