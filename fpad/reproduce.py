@@ -56,7 +56,14 @@ ANALYSES: dict[str, Spec] = {
                       "inc with and without bias parameters, exhaustive"),
     "ad_map": Spec(lambda q, p: sweeps.ad_maps(quick=q, progress=p), plots.plot_ad_maps,
                    "every point of M x M: clean / ndf / inc"),
+    "train": Spec(lambda q, p: _train().train_analysis(quick=q, progress=p), lambda a, d: _train().plot_train(a, d),
+                  "training-time checks on digits (needs the train extra; skipped with a note without it)"),
 }
+
+
+def _train():
+    from fpad.train import experiments  # imports torch only when the analysis runs
+    return experiments
 
 
 def check_names(only) -> list[str]:

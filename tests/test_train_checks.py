@@ -55,11 +55,6 @@ def lemma7(b=0.0, relu=False):
     return nn.Sequential(*layers), torch.tensor([[[[1.0, 0.0, -1.0, 0.0]]]]), LinearLoss([1, -1])
 
 
-def app_h_f1():
-    conv = _set(nn.Conv2d(1, 1, 1, bias=False), [0.0])
-    return Fn(lambda s, x: torch.relu(s.c(x)) - torch.relu(-s.c(x)).flatten(1) * 0 + torch.relu(-s.c(x)) * 0 - torch.relu(-s.c(x)), c=conv), None, None
-
-
 def app_h_f2():
     conv = _set(nn.Conv2d(1, 1, 1, bias=False), [0.0])
 

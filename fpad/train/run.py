@@ -7,8 +7,10 @@ divided by 16: exact dyadics). Precision:
 * ``fp32``: float32 everywhere;
 * ``bf16``: the model and inputs in bfloat16 (the loss in float32), so pre-activations are bf16
   values;
-* ``e4m3fn``: float32 training with every parameter rounded to OCP e4m3fn (saturating) after each
-  optimiser step and at initialisation (fake quantisation with :mod:`fpad.formats`).
+* ``e4m3fn``: fake quantisation with :mod:`fpad.formats`: the forward and backward passes see every
+  parameter rounded to OCP e4m3fn (saturating), re-rounded after each optimiser step; the step
+  itself updates a float32 master copy (without it, updates below half an e4m3fn spacing are
+  lost and training stalls at chance level, which we observed).
 
 Each step the training forward runs inside :class:`fpad.train.trace.Capture` (unless
 ``check="off"``) and the step report is computed after the optimiser step from the captured
@@ -71,6 +73,7 @@ class RunStats:
         self.thm5 = {"steps_checked": 0, "steps_pass": 0, "ext_touched_pass": 0, "ext_augmented_pass": 0}
         self.failed_layers: dict[str, int] = {}
         self.repo_disagree = {"repo_pass_exact_fail": 0, "repo_fail_exact_pass": 0, "compared": 0}
+        self.series = {"touches": [], "ties": {}, "certified": []}
         self.time = {"step_s": 0.0, "capture_s": 0.0, "check_s": 0.0, "sets_s": 0.0, "lp_s": 0.0}
 
     def add(self, rep, repo=None) -> None:
@@ -84,6 +87,10 @@ class RunStats:
                 d[k] = d.get(k, 0) + v
                 n += v
         self.steps_with_touch += n > 0
+        self.series["touches"].append(n)
+        self.series["certified"].append(int(rep.certified))
+        for layer, st in rep.pools.items():
+            self.series["ties"].setdefault(layer, []).append(st["tied_windows"])
         for layer, st in rep.pools.items():
             p = self.pools.setdefault(layer, {"max_ops": 0, "tied_windows": 0, "steps_with_ties": 0,
                                               "steps_s_minus_t": 0, "s_minus_t": 0, "undecided": 0, "steps": 0})
@@ -118,6 +125,7 @@ class RunStats:
                 "touches": self.touches, "touches_total": sum(sum(v.values()) for v in self.touches.values()),
                 "steps_with_touch": self.steps_with_touch, "pools": pools, "thm5": self.thm5,
                 "failed_layers": self.failed_layers, "paper_repo_disagreements": self.repo_disagree,
+                "series": self.series,
                 "time": {k: round(v, 4) for k, v in self.time.items()}}
 
 
@@ -137,7 +145,9 @@ def train(model: str = "fnn", activation: str = "relu", precision: str = "fp32",
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     net = net.to(dtype)
     fmt = get_format("e4m3fn") if precision == "e4m3fn" else None
+    master = None
     if fmt:
+        master = [p.detach().clone() for p in net.parameters()]
         _quantise(net, fmt)
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     steps_per_epoch = (len(ytr) + BATCH - 1) // BATCH
@@ -175,9 +185,14 @@ def train(model: str = "fnn", activation: str = "relu", precision: str = "fp32",
                 loss = loss_fn(logits.float(), yb)
                 opt.zero_grad()
                 loss.backward()
+                if master is not None:  # step the float32 master weights, then round them again
+                    with torch.no_grad():
+                        for p, m in zip(net.parameters(), master):
+                            p.copy_(m)
                 opt.step()
                 sched.step()
-                if fmt:
+                if master is not None:
+                    master = [p.detach().clone() for p in net.parameters()]
                     _quantise(net, fmt)
                 t2 = time.perf_counter()
                 line = {"step": step, "epoch": epoch, "loss": float(loss.detach())}
