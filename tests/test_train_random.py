@@ -60,3 +60,25 @@ def test_algorithm2_shortcut_agrees_with_joint_algorithm1():
         assert [v["nonempty"] for v in a.layers.values()] == [v["nonempty"] for v in b.layers.values()]
         compared += any("bias-shortcut" in p for v in a.layers.values() for p in v["paths"])
     assert compared >= 20
+
+
+def test_vectorised_tie_count_agrees_with_window_scan():
+    from fpad.train.checks import _classify_ties, _Geometry, _pool_ties, blocks_of
+    from fpad.train.models import build
+    torch.manual_seed(0)
+    net = build("vgg-bn", "relu")
+    x = torch.zeros(4, 1, 8, 8)
+    x[:, :, 2:6, 3:5] = torch.tensor([0.25, 0.5, 1.0, 0.0])  # flat background plus a few strokes
+    rng = np.random.default_rng(2)
+    cases = [(net, x)] + [(m, xx) for m, xx, _, _ in (random_case(rng) for _ in range(40)) if xx.dim() == 4]
+    checked = 0
+    for m, xx in cases:
+        with torch.no_grad(), Capture(m) as cap:
+            m(xx)
+        for blk in blocks_of(cap.trace):
+            for pid, aid in blk.pools:
+                fast = _classify_ties(cap.trace, _Geometry(cap.trace, blk), blk, pid, aid, {})
+                slow, n_ops = _pool_ties(cap.trace, pid)
+                assert (fast["tied_windows"], fast["max_ops"]) == (len(slow), n_ops)
+                checked += 1
+    assert checked >= 10

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
+import torch
 
 from fpad import exact
 from fpad.train.rank import column_rank
@@ -136,15 +137,14 @@ class _Geometry:
         self.kind = blk.kind
         if blk.owner >= 0:
             own = trace.nodes[blk.owner]
-            self.z = trace.nodes[own.parents[0]].value() if own.parents[0] >= 0 else None
             self.zsrc = own.parents[0]
             self.info = own.info
             w = own.info["weight"]
             self.w_trainable = trace.trainable.get(w, False)
             btrain = own.info["bias"] is not None and trace.trainable.get(own.info["bias"], False)
-            self.out_shape = own.value().shape
+            self.out_shape = tuple(own.tensor.shape)
         else:
-            self.z, self.zsrc, self.info, self.w_trainable, btrain = None, -1, {}, False, False
+            self.zsrc, self.info, self.w_trainable, btrain = -1, {}, False, False
             self.out_shape = None
         self.bn_train = False
         C = self.out_shape[1] if self.out_shape is not None else 0
@@ -159,11 +159,19 @@ class _Geometry:
             btrain = beta or (btrain and not self.bn_train)  # the conv bias cancels in batch statistics
         self.bias_dir = btrain
         if self.kind == "conv2d":
-            kh, kw = trace.param_values[self.info["weight"]].shape[2:]
-            ph, pw = self.info["padding"]
-            self.k = (kh, kw)
-            self.zpad = np.pad(self.z, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+            self.k = tuple(trace.param_values[self.info["weight"]].shape[2:])
         self._zero = None
+
+    @property
+    def z(self) -> np.ndarray | None:
+        return self.trace.nodes[self.zsrc].value() if self.zsrc >= 0 else None
+
+    @property
+    def zpad(self) -> np.ndarray:
+        if getattr(self, "_zpad", None) is None:
+            ph, pw = self.info["padding"]
+            self._zpad = np.pad(self.z, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        return self._zpad
 
     def all_patches(self) -> np.ndarray:
         """Conv blocks: every output position's patch, shape (B, H_out, W_out, C_in * kh * kw)."""
@@ -298,13 +306,14 @@ class StepReport:
 
 
 # -- the checks ---------------------------------------------------------------------------------------------
-def _touch_entries(act, y: np.ndarray):
-    """[(kink index, entry tuples)] for entries exactly on a kink (exact comparison in float64 of
-    training-dtype values; kinks are small dyadics, exactly representable)."""
+def _touch_entries(act, y) -> list:
+    """[(kink index, entry tuples)] for entries exactly on a kink: exact comparison of the
+    training-dtype tensor with the kink (kinks are small dyadics, exactly representable)."""
     out = []
     for k, kv in enumerate(act.kinks):
-        idx = np.argwhere(y == float(kv))
-        out.append((k, [tuple(int(v) for v in r) for r in idx]))
+        hit = y == float(kv)
+        idx = hit.nonzero().tolist() if bool(hit.any()) else []
+        out.append((k, [tuple(r) for r in idx]))
     return out
 
 
@@ -339,18 +348,20 @@ def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
     neither both-zero-factor nor equal-row ties are turned into exact rows one by one.
     """
     n = trace.nodes[pid]
-    x = trace.nodes[n.parents[0]].value()
-    B, C, H, W = x.shape
+    xt = trace.nodes[n.parents[0]].tensor
+    B, C, H, W = xt.shape
     (kh, kw), (sh, sw), (ph, pw) = n.info["kernel"], n.info["stride"], n.info["padding"]
     Ho, Wo = n.tensor.shape[2], n.tensor.shape[3]
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
-    wins = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :Ho, :Wo]
-    wins = wins.reshape(B, C, Ho, Wo, kh * kw)
-    eq = wins == wins.max(axis=4, keepdims=True)
-    tied = eq.sum(axis=4) >= 2
-    st = {"max_ops": B * C * Ho * Wo, "tied_windows": int(tied.sum()), "s_minus_t": 0, "undecided": 0}
+    # windows in the training dtype (exact comparisons); padding cells are -inf, as in max_pool2d
+    xp = torch.nn.functional.pad(xt, (pw, pw, ph, ph), value=float("-inf")) if ph or pw else xt
+    wins = xp.unfold(2, kh, sh).unfold(3, kw, sw)[:, :, :Ho, :Wo].reshape(B, C, Ho, Wo, kh * kw)
+    eq_t = wins == n.tensor.unsqueeze(-1)
+    tied_t = eq_t.sum(dim=4) >= 2
+    st = {"max_ops": B * C * Ho * Wo, "tied_windows": int(tied_t.sum()), "s_minus_t": 0, "undecided": 0}
     if not st["tied_windows"]:
         return st
+    tied, eq = tied_t.numpy(), eq_t.numpy()
+    x = trace.nodes[n.parents[0]].value()
     b, c, i, j = np.nonzero(tied)
     flat = n.info["indices"][b, c, i, j]
     hs, ws = flat // W, flat % W
@@ -363,12 +374,12 @@ def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
     if aid >= 0:
         an = trace.nodes[aid]
         act, y = an.info["act"], an.pre()
-        D = ad_factor(act, y) * sign
     else:
-        act, y, D = None, x, np.full(x.shape, float(sign))
-    De, Ds = D[bb, cc, he, we], D[bb, cc, hs, ws]
-    rest = ~((De == 0) & (Ds == 0))  # both AD derivatives vanish: harmless (T_j)
+        act, y = None, x
     ye, ys = y[bb, cc, he, we], y[bb, cc, hs, ws]
+    De = ad_factor(act, ye) * sign if act else np.full(ye.shape, float(sign))
+    Ds = ad_factor(act, ys) * sign if act else np.full(ys.shape, float(sign))
+    rest = ~((De == 0) & (Ds == 0))  # both AD derivatives vanish: harmless (T_j)
     same = rest & (De == Ds) & (ye == ys) & geo.scale_nonzero[cc]
     if geo.kind == "conv2d" and np.any(same):
         P = geo.all_patches()
@@ -461,9 +472,8 @@ def check_trace(trace, mode: str = "exact", algorithm2: bool = True) -> StepRepo
             act = n.info["act"]
             if not act.kinks:
                 continue
-            y = n.pre()
             counts = {}
-            for k, ents in _touch_entries(act, y):
+            for k, ents in _touch_entries(act, n.info["y"]):
                 counts[str(act.kinks[k])] = len(ents)
                 sd = act.side[k] if blk.signs[a] > 0 else {"-": "+", "+": "-"}.get(act.side[k], act.side[k])
                 for e in ents:  # the side is in the owner's direction: sign * pre-activation

@@ -142,64 +142,49 @@ def train_analysis(quick: bool = False, progress=None, seeds=range(5), epochs: i
     return a
 
 
+def _bars(ax, labels, precs, value) -> None:
+    """Grouped bars: one group per label, one bar per precision; ``value(label_index, precision)``."""
+    width = 0.8 / len(precs)
+    for k, prec in enumerate(precs):
+        ax.bar([i + k * width for i in range(len(labels))], [value(i, prec) for i in range(len(labels))], width, label=prec)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(labels))])
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.legend()
+
+
 def plot_train(a, out_dir) -> list:
-    """Touches per step (FNN), tie rates per pool layer (CNN), precision comparison."""
+    """Touches per step (FNN), tie rates per pool layer (CNN), touches per run by precision."""
     if not a.rows:
         return []
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from fpad.plots import _save
     out = []
-    series = a.data["series"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key, s in series.items():
-        if key.startswith("fnn/") or s["touches"] and not s["ties"]:
+    for key, s in a.data["series"].items():
+        if key.startswith("fnn/"):
             cum = [sum(s["touches"][:i + 1]) for i in range(len(s["touches"]))]
-            ax.plot(cum, label=key)
-    ax.set_xlabel("training step (seed 0)")
-    ax.set_ylabel("cumulative kink touches")
-    ax.set_title("FNN 64-256-64-10 on digits: exact kink touches")
+            ax.plot(cum, label=key[4:])
+    ax.set(xlabel="training step (seed 0)", ylabel="cumulative kink touches",
+           title="FNN 64-256-64-10 on digits: exact kink touches")
     ax.legend(fontsize=7)
-    p = Path(out_dir) / "train_touches.png"
-    fig.savefig(p, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    out.append(str(p))
+    out.append(str(_save(fig, out_dir, "train_touches.png")))
     cnn = [r for r in a.rows if r["scenario"] == "cnn"]
     if cnn:
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        labels = [f"{r['network']}\n{r['layer']}" for r in cnn if r["precision"] == cnn[0]["precision"]]
         precs = list(dict.fromkeys(r["precision"] for r in cnn))
-        width = 0.8 / len(precs)
-        for k, prec in enumerate(precs):
-            vals = [r["tie_percent"] for r in cnn if r["precision"] == prec]
-            ax.bar([i + k * width for i in range(len(vals))], vals, width, label=prec)
-        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(labels))])
-        ax.set_xticklabels(labels, fontsize=7)
-        ax.set_ylabel("% of max ops with a tie")
-        ax.set_title("Ties per maxpool layer (Table 2), by precision")
-        ax.legend()
-        p = Path(out_dir) / "train_ties.png"
-        fig.savefig(p, dpi=120, bbox_inches="tight")
-        plt.close(fig)
-        out.append(str(p))
+        keys = list(dict.fromkeys((r["network"], r["layer"]) for r in cnn))
+        tie = {(r["network"], r["layer"], r["precision"]): r["tie_percent"] for r in cnn}
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        _bars(ax, [f"{n}\n{lay}" for n, lay in keys], precs, lambda i, p: tie.get((*keys[i], p), 0.0))
+        ax.set(ylabel="% of max ops with a tie", title="Ties per maxpool layer (Table 2), by precision")
+        out.append(str(_save(fig, out_dir, "train_ties.png")))
     fnn = [r for r in a.rows if r["scenario"] == "fnn"]
     if fnn:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
         acts = list(dict.fromkeys(r["activation"] for r in fnn))
-        precs = list(dict.fromkeys(r["precision"] for r in fnn))
-        width = 0.8 / len(precs)
-        for k, prec in enumerate(precs):
-            vals = [_mean([r for r in fnn if r["activation"] == act and r["precision"] == prec][0]["touches_per_run"])
-                    if [r for r in fnn if r["activation"] == act and r["precision"] == prec] else 0 for act in acts]
-            ax.bar([i + k * width for i in range(len(acts))], [v + 0.0 for v in vals], width, label=prec)
-        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(acts))])
-        ax.set_xticklabels(acts)
+        per = {(r["activation"], r["precision"]): _mean(r["touches_per_run"]) for r in fnn}
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        _bars(ax, acts, list(dict.fromkeys(r["precision"] for r in fnn)), lambda i, p: per.get((acts[i], p), 0.0))
         ax.set_yscale("symlog")
-        ax.set_ylabel("kink touches per run (mean over seeds)")
-        ax.set_title("FNN: touches per run by precision")
-        ax.legend()
-        p = Path(out_dir) / "train_precision.png"
-        fig.savefig(p, dpi=120, bbox_inches="tight")
-        plt.close(fig)
-        out.append(str(p))
+        ax.set(ylabel="kink touches per run (mean over seeds)", title="FNN: touches per run by precision")
+        out.append(str(_save(fig, out_dir, "train_precision.png")))
     return out

@@ -198,29 +198,30 @@ class Capture:
         name = getattr(func, "__name__", str(func))
         if name in acts.NAMES:
             x = args[0]
-            pre = x.detach().clone()  # the call may be in place (nn.ReLU(inplace=True))
+            inplace = name.endswith("_") or kwargs.get("inplace") is True or any(a is True for a in args[1:])
+            pre = x.detach().clone() if inplace else x.detach()
             src = self._tracked(x)
             out = func(*args, **kwargs)
             if src >= 0:
                 act = acts.from_call(name, args, kwargs)
-                if out is x:  # in place: the producer's recorded output is the value before the call
+                if inplace:  # the producer's recorded output is the value before the call
                     self._nodes[src].tensor = pre
                 self._new("act", (src,), out, {"act": act, "y": pre})
             return out
-        if name == "max_pool2d":
+        if name in ("max_pool2d", "_max_pool2d", "max_pool2d_with_indices") and self._tracked(args[0]) >= 0:
+            # Compute the pool with indices ourselves (the same kernel torch's backward uses) and
+            # return what the caller asked for: the indices are AD's routed entries.
             x = args[0]
-            out = func(*args, **kwargs)
-            src = self._tracked(x)
-            if src >= 0:
-                k = _pair(_arg(args, kwargs, 1, "kernel_size"))
-                s = _arg(args, kwargs, 2, "stride")
-                s = k if s is None or s == [] or s == () else _pair(s)
-                p = _pair(_arg(args, kwargs, 3, "padding", 0))
-                with torch.no_grad():
-                    _, idx = torch.nn.functional.max_pool2d_with_indices(x.detach(), k, s, p)
-                res = out[0] if isinstance(out, tuple) else out
-                self._new("pool", (src,), res, {"kernel": k, "stride": s, "padding": p, "indices": idx.numpy()})
-            return out
+            k = _pair(_arg(args, kwargs, 1, "kernel_size"))
+            s = _arg(args, kwargs, 2, "stride")
+            s = k if s is None or s == [] or s == () else _pair(s)
+            p = _pair(_arg(args, kwargs, 3, "padding", 0))
+            if _pair(_arg(args, kwargs, 4, "dilation", 1)) != (1, 1) or _arg(args, kwargs, 5, "ceil_mode", False):
+                raise FpadError("fpad.train: max_pool2d with dilation or ceil_mode is not supported")
+            res, idx = torch.nn.functional.max_pool2d_with_indices(x, k, s, p)
+            self._new("pool", (self._tracked(x),), res, {"kernel": k, "stride": s, "padding": p, "indices": idx.numpy()})
+            want = name == "max_pool2d_with_indices" or _arg(args, kwargs, 6, "return_indices", False)
+            return (res, idx) if want else res
         out = func(*args, **kwargs)
         tensors = [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)]
         tracked = [self._tracked(a) for a in tensors if self._tracked(a) >= 0]
