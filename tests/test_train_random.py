@@ -68,7 +68,7 @@ def test_vectorised_tie_count_agrees_with_window_scan():
     torch.manual_seed(0)
     net = build("vgg-bn", "relu")
     x = torch.zeros(4, 1, 8, 8)
-    x[:, :, 2:6, 3:5] = torch.tensor([0.25, 0.5, 1.0, 0.0])  # flat background plus a few strokes
+    x[:, :, 2:6, 3:5] = torch.tensor([[0.25, 0.5], [1.0, 0.0], [0.5, 0.5], [1.0, 1.0]])  # flat background plus strokes
     rng = np.random.default_rng(2)
     cases = [(net, x)] + [(m, xx) for m, xx, _, _ in (random_case(rng) for _ in range(40)) if xx.dim() == 4]
     checked = 0
