@@ -395,13 +395,17 @@ def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
     st["s_minus_t"] = int(real.sum()) + st["undecided"]
     for k in np.nonzero(undecided)[0]:
         per_channel.setdefault(int(cc[k]), {"touch": [], "ties": [], "undecided": 0})["undecided"] += 1
+    exact_pair = ye == ys
+    if geo.bn_train:  # the batch-statistic terms cancel only if the batch norm's inputs are equal too
+        U = trace.nodes[trace.nodes[blk.bn].parents[0]].value()
+        exact_pair &= U[bb, cc, he, we] == U[bb, cc, hs, ws]
     for k in np.nonzero(real)[0]:
         e = (int(bb[k]), int(cc[k]), int(he[k]), int(we[k]))
         star = (int(bb[k]), int(cc[k]), int(hs[k]), int(ws[k]))
         ye_q, ys_q = Fraction(float(ye[k])), Fraction(float(ys[k]))
         ds = (act.ad_derivative(ys_q) if act else Fraction(1)) * sign
         de = (act.ad_derivative(ye_q) if act else Fraction(1)) * sign
-        per_channel.setdefault(e[1], {"touch": [], "ties": [], "undecided": 0})["ties"].append((star, e, ds, de, ye_q == ys_q))
+        per_channel.setdefault(e[1], {"touch": [], "ties": [], "undecided": 0})["ties"].append((star, e, ds, de, bool(exact_pair[k])))
     return st
 
 
@@ -534,7 +538,8 @@ def _decide_block(geo: _Geometry, blk: Block, per_channel: dict, algorithm2: boo
         shortcut = geo.bias_dir and len(sides) <= 1 and tie_bias_zero and "interior" not in sides
         if geo.bn_train and not (shortcut and all(same_y for *_, same_y in ties)):
             failed.append(c)
-            why.append(f"channel {c}: batch norm in training mode with mixed touch sides, no bias, or unequal tie factors")
+            why.append(f"channel {c}: batch norm in training mode with mixed touch sides, no bias, unequal tie factors, "
+                       "or a tie of equal outputs from unequal batch-norm inputs (rounding); undecided")
             continue
         if shortcut and (algorithm2 or geo.bn_train):
             rows = [_tie_row(geo, t)[:-1] for t in ties]  # bias coordinate is 0 in every tie row
