@@ -18,8 +18,9 @@ cone in the smaller space is non-empty in the full one, so certification stays s
 empty one is reported as "not certified", which the docs call conservative where it applies.
 
 Batch norm in training mode couples the samples of a batch through mean and variance. Two facts
-keep the decision exact there: (i) for two entries of one channel with equal pre-activation,
-the batch-statistic terms of their gradients coincide, so a tie row is Drho * sign(gamma) *
+keep the decision exact there: (i) for two entries of one channel with equal pre-activation and
+equal batch-norm input (bf16 rounding can map unequal inputs to one output, and then the terms
+differ by an irrational amount), the batch-statistic terms of their gradients coincide, so a tie row is Drho * sign(gamma) *
 (patch* - patch) up to a positive factor; (ii) if every touch of a channel asks for one side s
 and the channel has a bias (beta), a large bias step s * t satisfies all touch rows while tie
 rows have a zero bias coordinate, so the channel's cone is non-empty iff the tie rows' cone is
