@@ -68,3 +68,14 @@ def test_interrupted_run_is_marked_incomplete(tmp_path):
     lines = (tmp_path / "steps.jsonl").read_text().splitlines()
     assert json.loads(lines[-1]) == {"event": "interrupted", "step": 45}
     assert json.loads((tmp_path / "summary.json").read_text())["complete"] is False
+
+
+def test_reproduce_skips_train_with_a_note_without_torch(tmp_path):
+    code = BLOCK.replace('sys.exit(main(["train", "--model", "fnn"]))',
+                         f'sys.exit(main(["reproduce", "--quick", "--only", "train", "--out", {str(tmp_path)!r}, "--json"]))')
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    res = json.loads((tmp_path / "results" / "train.json").read_text())
+    assert res["rows"] == [] and res["notes"] == [
+        "skipped: this needs PyTorch and scikit-learn; install them with: pip install 'fpad[train]'"]
+    assert "skipped: this needs PyTorch" in (tmp_path / "report.md").read_text()
