@@ -28,10 +28,10 @@ from fpad.train.run import BATCH, digits
 from fpad.train.trace import Capture
 
 
-def _step(net, opt, xb, yb, capture: bool):
+def _step(net, opt, xb, yb, cap):
     t0 = time.perf_counter()
-    if capture:
-        with Capture(net) as cap:
+    if cap is not None:
+        with cap:
             logits = net(xb)
     else:
         logits = net(xb)
@@ -41,7 +41,7 @@ def _step(net, opt, xb, yb, capture: bool):
     loss.backward()
     opt.step()
     t2 = time.perf_counter()
-    if not capture:
+    if cap is None:
         return t2 - t0, t1 - t0, None
     rep = check_trace(cap.trace)
     t3 = time.perf_counter()
@@ -59,13 +59,14 @@ def bench(model: str, steps: int, precision: str) -> dict:
     g = torch.Generator().manual_seed(0)
     perm = torch.randperm(len(ytr), generator=g)
     off, on, fwd_off, fwd_on, sets, lp = [], [], [], [], [], []
+    cap = Capture(nets[1][0])
     for s in range(steps):
         idx = perm[(s * BATCH) % len(ytr):][:BATCH]
         xb, yb = xtr[idx].to(dtype), ytr[idx]
-        t, f, _ = _step(*nets[0], xb, yb, False)
+        t, f, _ = _step(*nets[0], xb, yb, None)
         off.append(t)
         fwd_off.append(f)
-        t, f, rep = _step(*nets[1], xb, yb, True)
+        t, f, rep = _step(*nets[1], xb, yb, cap)
         on.append(t)
         fwd_on.append(f)
         sets.append(rep.timing["sets_s"])

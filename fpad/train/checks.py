@@ -239,6 +239,12 @@ def zero_derivative(trace, i: int) -> np.ndarray:
     if i < 0:
         return np.ones((), dtype=bool)
     n = trace.nodes[i]
+    if "zero" not in n.info:
+        n.info["zero"] = _zero_derivative(trace, n)
+    return n.info["zero"]
+
+
+def _zero_derivative(trace, n) -> np.ndarray:
     shape = n.tensor.shape
     if n.op == "input":
         return np.ones(shape, dtype=bool)
@@ -362,7 +368,6 @@ def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
     if not st["tied_windows"]:
         return st
     tied, eq = tied_t.numpy(), eq_t.numpy()
-    x = trace.nodes[n.parents[0]].value()
     b, c, i, j = np.nonzero(tied)
     flat = n.info["indices"][b, c, i, j]
     hs, ws = flat // W, flat % W
@@ -374,10 +379,12 @@ def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
     sign = blk.signs[pid]
     if aid >= 0:
         an = trace.nodes[aid]
-        act, y = an.info["act"], an.pre()
+        act, yt = an.info["act"], an.info["y"]
     else:
-        act, y = None, x
-    ye, ys = y[bb, cc, he, we], y[bb, cc, hs, ws]
+        act, yt = None, xt
+    ie = tuple(torch.from_numpy(v) for v in (bb, cc, he, we))
+    i_s = tuple(torch.from_numpy(v) for v in (bb, cc, hs, ws))
+    ye, ys = yt[ie].double().numpy(), yt[i_s].double().numpy()  # exact: dyadic values in float64
     De = ad_factor(act, ye) * sign if act else np.full(ye.shape, float(sign))
     Ds = ad_factor(act, ys) * sign if act else np.full(ys.shape, float(sign))
     rest = ~((De == 0) & (Ds == 0))  # both AD derivatives vanish: harmless (T_j)
@@ -398,8 +405,8 @@ def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
         per_channel.setdefault(int(cc[k]), {"touch": [], "ties": [], "undecided": 0})["undecided"] += 1
     exact_pair = ye == ys
     if geo.bn_train:  # the batch-statistic terms cancel only if the batch norm's inputs are equal too
-        U = trace.nodes[trace.nodes[blk.bn].parents[0]].value()
-        exact_pair &= U[bb, cc, he, we] == U[bb, cc, hs, ws]
+        U = trace.nodes[trace.nodes[blk.bn].parents[0]].tensor
+        exact_pair &= (U[ie] == U[i_s]).numpy()
     for k in np.nonzero(real)[0]:
         e = (int(bb[k]), int(cc[k]), int(he[k]), int(we[k]))
         star = (int(bb[k]), int(cc[k]), int(hs[k]), int(ws[k]))

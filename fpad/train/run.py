@@ -165,6 +165,7 @@ def train(model: str = "fnn", activation: str = "relu", precision: str = "fp32",
         _write_summary(out_dir, config, stats, complete=False)
         log = open(out_dir / "steps.jsonl", "w", encoding="utf-8")
     g = torch.Generator().manual_seed(seed)
+    cap = Capture(net) if check != "off" else None  # one capture object, re-entered every step
     step = 0
     try:
         for epoch in range(epochs):
@@ -176,8 +177,8 @@ def train(model: str = "fnn", activation: str = "relu", precision: str = "fp32",
                 xb, yb = xtr[idx].to(dtype), ytr[idx]
                 net.train()
                 t0 = time.perf_counter()
-                if check != "off":
-                    with Capture(net) as cap:
+                if cap is not None:
+                    with cap:
                         logits = net(xb)
                 else:
                     logits = net(xb)
