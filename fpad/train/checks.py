@@ -528,7 +528,7 @@ def check_trace(trace, mode: str = "exact", algorithm2: bool = True) -> StepRepo
 
 def _decide_block(geo: _Geometry, blk: Block, per_channel: dict, algorithm2: bool) -> dict:
     """Algorithm 1 per channel; Algorithm 2's shortcut where its argument holds (see module docstring)."""
-    failed, why, paths, n_lp = [], [], {}, 0
+    failed, why, paths, n_lp, empty = [], [], {}, 0, []
     for c, ch in sorted(per_channel.items()):
         touch, ties = ch["touch"], ch["ties"]
         if ch["undecided"]:
@@ -569,8 +569,10 @@ def _decide_block(geo: _Geometry, blk: Block, per_channel: dict, algorithm2: boo
         paths[f"{path}/{res.path}"] = paths.get(f"{path}/{res.path}", 0) + 1
         if not res.nonempty:
             failed.append(c)
+            empty.append(c)
             why.append(f"channel {c}: empty cone ({len(rows)} rows; Gordan certificate via {res.path})")
-    return {"nonempty": not failed, "failed_channels": failed, "why": why, "paths": paths, "cones": n_lp,
+    # "empty": some channel's cone is proven empty (Gordan certificate); otherwise failures are undecided
+    return {"nonempty": not failed, "empty": bool(empty), "failed_channels": failed, "why": why, "paths": paths, "cones": n_lp,
             "channels_constrained": len(per_channel)}
 
 

@@ -109,7 +109,8 @@ class RunStats:
             t["ext_augmented_pass"] += all(v["ext_augmented_pass"] for v in rep.thm5["layers"].values())
         for layer, v in rep.layers.items():
             if not v["nonempty"]:
-                self.failed_layers[layer] = self.failed_layers.get(layer, 0) + 1
+                key = f"{layer} ({'empty' if v.get('empty') else 'undecided'})"
+                self.failed_layers[key] = self.failed_layers.get(key, 0) + 1
         if repo is not None:
             d = self.repo_disagree
             d["compared"] += 1
