@@ -25,7 +25,7 @@ CNNS = ("vgg", "vgg-bn", "resnet")
 PRECISIONS = ("fp32", "bf16", "e4m3fn")
 COLUMNS = ["scenario", "network", "activation", "precision", "seeds", "steps_per_run", "layer", "touches_per_run",
            "steps_with_touch", "thm5_pass", "tie_percent", "steps_s_minus_t", "mean_s_minus_t", "undecided",
-           "certified_steps", "repo_pass_exact_fail", "repo_fail_exact_pass", "test_accuracy"]
+           "certified_steps", "p_empty_steps", "p_undecided_steps", "repo_pass_exact_fail", "repo_fail_exact_pass", "test_accuracy"]
 
 
 def _configs(quick: bool, seeds, epochs, cnn_seeds, cnn_epochs):
@@ -87,6 +87,8 @@ def aggregate(summaries: list[dict], conservatism: dict | None) -> Analysis:
         d = [r["paper_repo_disagreements"] for r in runs]
         for layer in runs[0]["pools"]:
             ps = [r["pools"][layer] for r in runs]
+            name = layer.split(":")[0]
+            fails = [(k, v) for r in runs for k, v in r["failed_layers"].items() if k.split(" ")[0] == name]
             rows.append(dict(base, scenario="cnn", layer=layer.split(":")[0],
                              touches_per_run=[r["touches_total"] for r in runs],
                              steps_with_touch=sum(r["steps_with_touch"] for r in runs),
@@ -94,6 +96,8 @@ def aggregate(summaries: list[dict], conservatism: dict | None) -> Analysis:
                              steps_s_minus_t=sum(p["steps_s_minus_t"] for p in ps),
                              mean_s_minus_t=round(_mean([p["mean_s_minus_t"] for p in ps]), 4),
                              undecided=sum(p["undecided"] for p in ps),
+                             p_empty_steps=sum(v for k, v in fails if not k.endswith("(undecided)")),
+                             p_undecided_steps=sum(v for k, v in fails if k.endswith("(undecided)")),
                              repo_pass_exact_fail=sum(x["repo_pass_exact_fail"] for x in d),
                              repo_fail_exact_pass=sum(x["repo_fail_exact_pass"] for x in d)))
     notes = [
