@@ -2,6 +2,7 @@
 
     python benchmarks/bench_train.py                 # fnn, vgg, vgg-bn, resnet; 40 steps each
     python benchmarks/bench_train.py --steps 20 --models vgg resnet --precision bf16
+    python benchmarks/bench_train.py --models vgg vgg-bn resnet --width 4 --batch 256   # scaling
 
 Two copies of a model start from the same seed and see the same minibatches; their steps are
 interleaved (off, on, off, on, ...) so that load from other processes on a shared machine hits
@@ -48,20 +49,20 @@ def _step(net, opt, xb, yb, cap):
     return t3 - t0, t1 - t0, rep
 
 
-def bench(model: str, steps: int, precision: str) -> dict:
+def bench(model: str, steps: int, precision: str, width: int = 1, batch: int = BATCH) -> dict:
     xtr, ytr, _, _ = digits()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     nets = []
     for _ in range(2):
         torch.manual_seed(0)
-        net = build(model, "relu").to(dtype)
+        net = build(model, "relu", width).to(dtype)
         nets.append((net, torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)))
     g = torch.Generator().manual_seed(0)
     perm = torch.randperm(len(ytr), generator=g)
     off, on, fwd_off, fwd_on, sets, lp = [], [], [], [], [], []
     cap = Capture(nets[1][0])
     for s in range(steps):
-        idx = perm[(s * BATCH) % len(ytr):][:BATCH]
+        idx = perm[(s * batch) % (len(ytr) - batch):][:batch]
         xb, yb = xtr[idx].to(dtype), ytr[idx]
         t, f, _ = _step(*nets[0], xb, yb, None)
         off.append(t)
@@ -81,11 +82,13 @@ def main():
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--models", nargs="+", default=["fnn", "vgg", "vgg-bn", "resnet"])
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    ap.add_argument("--width", type=int, default=1, help="multiply the conv channels (scaling check)")
+    ap.add_argument("--batch", type=int, default=BATCH, help=f"minibatch size (default {BATCH}, as in the runs)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     print(f"{'model':8} {'off ms':>8} {'on ms':>8} {'overhead':>9} {'capture ms':>11} {'S/T ms':>8} {'LP ms':>7}")
     for m in args.models:
-        r = bench(m, args.steps, args.precision)
+        r = bench(m, args.steps, args.precision, args.width, args.batch)
         print(f"{r['model']:8} {r['off_ms']:8.2f} {r['on_ms']:8.2f} {100 * r['overhead']:8.1f}% "
               f"{r['capture_ms']:11.2f} {r['sets_ms']:8.2f} {r['lp_ms']:7.2f}")
 

@@ -28,12 +28,12 @@ def fnn(act: str) -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(64, 256), _act(act), nn.Linear(256, 64), _act(act), nn.Linear(64, 10))
 
 
-def vgg(act: str, bn: bool) -> nn.Module:
+def vgg(act: str, bn: bool, width: int = 1) -> nn.Module:
     layers, c_in = [], 1
-    for c in (16, 32, 64):
+    for c in (16 * width, 32 * width, 64 * width):
         layers += [nn.Conv2d(c_in, c, 3, padding=1)] + ([nn.BatchNorm2d(c)] if bn else []) + [_act(act), nn.MaxPool2d(2)]
         c_in = c
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(64, 10))
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(64 * width, 10))
 
 
 class BasicBlock(nn.Module):
@@ -47,16 +47,18 @@ class BasicBlock(nn.Module):
         return self.act2(self.bn2(self.conv2(out)) + x)
 
 
-def resnet(act: str) -> nn.Module:
-    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), _act(act), nn.MaxPool2d(2),
-                         BasicBlock(16, act), BasicBlock(16, act), nn.Flatten(), nn.Linear(16 * 16, 10))
+def resnet(act: str, width: int = 1) -> nn.Module:
+    c = 16 * width
+    return nn.Sequential(nn.Conv2d(1, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), _act(act), nn.MaxPool2d(2),
+                         BasicBlock(c, act), BasicBlock(c, act), nn.Flatten(), nn.Linear(c * 16, 10))
 
 
-def build(name: str, act: str = "relu") -> nn.Module:
+def build(name: str, act: str = "relu", width: int = 1) -> nn.Module:
+    """One of :data:`MODELS`; ``width`` multiplies the conv channels (benchmarks only)."""
     if name == "fnn":
         return fnn(act)
     if name in ("vgg", "vgg-bn"):
-        return vgg(act, name == "vgg-bn")
+        return vgg(act, name == "vgg-bn", width)
     if name == "resnet":
-        return resnet(act)
+        return resnet(act, width)
     raise FpadError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
