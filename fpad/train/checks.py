@@ -183,6 +183,16 @@ class _Geometry:
             self._patches = v.transpose(0, 2, 3, 1, 4, 5).reshape(v.shape[0], Ho, Wo, -1)
         return self._patches
 
+    def patch_ids(self) -> np.ndarray:
+        """Conv blocks: an integer per output position, equal iff the patches are equal (exactly:
+        np.unique sorts the rows and compares values; -0.0 is normalised to 0.0 first)."""
+        if getattr(self, "_ids", None) is None:
+            P = self.all_patches()
+            flat = P.reshape(-1, P.shape[-1]) + 0.0
+            _, inv = np.unique(flat, axis=0, return_inverse=True)
+            self._ids = inv.reshape(P.shape[:3])
+        return self._ids
+
     def all_patches_zero_derivative(self) -> np.ndarray:
         """Conv blocks: per output position, every patch entry has AD derivative 0 (B, H_out, W_out)."""
         if getattr(self, "_pzero", None) is None:
@@ -390,8 +400,8 @@ def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
     rest = ~((De == 0) & (Ds == 0))  # both AD derivatives vanish: harmless (T_j)
     same = rest & (De == Ds) & (ye == ys) & geo.scale_nonzero[cc]
     if geo.kind == "conv2d" and np.any(same):
-        P = geo.all_patches()
-        same &= np.all(P[bb, he, we] == P[bb, hs, ws], axis=-1)
+        ids = geo.patch_ids()
+        same &= ids[bb, he, we] == ids[bb, hs, ws]
         Z = geo.all_patches_zero_derivative()
         harmless = same & Z[bb, he, we] & Z[bb, hs, ws]
     else:
