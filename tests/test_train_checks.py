@@ -200,3 +200,9 @@ def test_squared_error_lowering():
     # Psi = (relu(w + b) - 1/2)^2 + (relu(2w + b))^2 at w = 1, b = -1: first sample on the kink
     assert res.ndf is True and res.clarke_ok is True
     assert ft.check(m, x, SquaredErrorLoss(), t).certified
+
+
+def test_linear_on_sequences_is_refused():
+    m = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    with pytest.raises(FpadError, match=r"layer '0.weight' has output shape \[1, 3, 2\]"):
+        ft.check(m, torch.zeros(1, 3, 2))

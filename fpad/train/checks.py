@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from fpad import exact
+from fpad.errors import FpadError
 from fpad.train.rank import column_rank
 
 
@@ -144,6 +145,9 @@ class _Geometry:
             self.w_trainable = trace.trainable.get(w, False)
             btrain = own.info["bias"] is not None and trace.trainable.get(own.info["bias"], False)
             self.out_shape = tuple(own.tensor.shape)
+            if len(self.out_shape) != (2 if self.kind == "linear" else 4):
+                raise FpadError(f"fpad.train: layer {w!r} has output shape {list(self.out_shape)}; linear layers "
+                                "must act on (batch, features) and conv2d on (batch, C, H, W)")
         else:
             self.zsrc, self.info, self.w_trainable, btrain = -1, {}, False, False
             self.out_shape = None
