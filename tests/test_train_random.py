@@ -7,7 +7,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import fpad.train as ft  # noqa: E402
 from fpad import exact  # noqa: E402
 from fpad.train import acts  # noqa: E402
 from fpad.train.checks import check_trace  # noqa: E402

@@ -37,7 +37,7 @@ class LinearLoss:
     """loss = sum over samples b and output units i of weights[i] * output[b, i]."""
 
     def __init__(self, weights):
-        self.weights = [Fraction(w) if not isinstance(w, float) else Fraction(w) for w in weights]
+        self.weights = [Fraction(w) for w in weights]  # floats at their exact binary value
 
     def __call__(self, output, targets=None):
         w = torch.tensor([float(x) for x in self.weights], dtype=output.dtype)
