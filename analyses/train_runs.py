@@ -1,6 +1,6 @@
 """Thin caller: the training experiments of fpad/train/experiments.py at full size.
 
-    python analyses/train_runs.py [--seeds 5] [--epochs 3] [--cnn-seeds 2] [--cnn-epochs 1] [--cache DIR]
+    python analyses/train_runs.py [--seeds 5] [--epochs 3] [--cnn-seeds 3] [--cnn-epochs 1] [--cache DIR]
 
 Writes results/train.json (rows, notes, provenance) and figures/train_*.png. Finished runs are
 kept in the cache directory, so an interrupted run resumes. `fpad reproduce` runs the quick
@@ -19,7 +19,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--cnn-seeds", type=int, default=2)
+    ap.add_argument("--cnn-seeds", type=int, default=3)
     ap.add_argument("--cnn-epochs", type=int, default=1)
     ap.add_argument("--cache", default="/tmp/fpad-train-cache")
     ap.add_argument("--out", default=".")
