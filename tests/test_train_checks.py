@@ -206,3 +206,13 @@ def test_linear_on_sequences_is_refused():
     m = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
     with pytest.raises(FpadError, match=r"layer '0.weight' has output shape \[1, 3, 2\]"):
         ft.check(m, torch.zeros(1, 3, 2))
+
+
+def test_thm5_needs_trainable_weights():
+    # Lemma 3's network (weight frozen) has rank z_0 = 1 < B = 2 anyway; with B = 1 and the weight
+    # frozen, the rank condition holds but Thm 5 does not apply: nothing certifies the kink at -3/3 mix
+    lin = _set(nn.Linear(1, 1), [1.0], [0.0])
+    lin.weight.requires_grad_(False)
+    r = ft.check(nn.Sequential(lin, nn.Hardsigmoid()), torch.tensor([[3.0]]), LinearLoss([1]))
+    assert r.thm5["applies"] is False
+    assert r.certified  # B = 1 with a bias: Algorithm 1 (one touch, bias coordinate) is non-empty

@@ -458,7 +458,9 @@ def _static(trace, blocks) -> dict:
 def _thm5(trace, blocks, touched_blocks: dict) -> dict:
     """Thm 5 (fully connected): rank z_{l-1} = B at every touching layer; plus labelled extensions."""
     out = {}
-    applies = not any(b.pools for b in blocks) and all(b.kind == "linear" and b.bn < 0 for b in blocks if b.acts)
+    # Condition 1 with free fully connected weights A_l at every kinked layer (the proof perturbs them)
+    applies = not any(b.pools for b in blocks) and all(
+        b.kind == "linear" and b.bn < 0 and trace.trainable.get(b.name, False) for b in blocks if b.acts)
     for blk in blocks:
         if blk.kind != "linear" or blk.name not in touched_blocks:
             continue
