@@ -209,8 +209,8 @@ def test_linear_on_sequences_is_refused():
 
 
 def test_thm5_needs_trainable_weights():
-    # Lemma 3's network (weight frozen) has rank z_0 = 1 < B = 2 anyway; with B = 1 and the weight
-    # frozen, the rank condition holds but Thm 5 does not apply: nothing certifies the kink at -3/3 mix
+    # a frozen weight: Thm 5 does not apply (its proof perturbs the weights), whatever the rank;
+    # with B = 1 the bias alone makes Algorithm 1's cone non-empty
     lin = _set(nn.Linear(1, 1), [1.0], [0.0])
     lin.weight.requires_grad_(False)
     r = ft.check(nn.Sequential(lin, nn.Hardsigmoid()), torch.tensor([[3.0]]), LinearLoss([1]))
