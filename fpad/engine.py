@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from fpad import __version__
+from fpad import __version__, interrupt
 from fpad.errors import FpadError
 from fpad.results import CountResult
 from fpad.store import ProgressStore, run_key
@@ -253,6 +253,9 @@ def count(problem, method: str = "auto", *, sample: int | None = None, line: str
         _check_budget(problem, compiled, plan, remaining, max_seconds, method, _worker_count(client))
         if path is not None and st is None:
             st = open_store()
+        if st is not None:
+            stack.enter_context(interrupt.saying(
+                f"completed chunks are saved in {path}; run the same command again to resume"))
         if dask == "local" and remaining > 0:
             client = stack.enter_context(_dask_client(dask, dask_timeout))
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fpad import plots, sweeps
+from fpad import interrupt, plots, sweeps
 from fpad.errors import FpadError
 
 
@@ -117,28 +117,36 @@ def run(out=".", *, quick: bool = False, only=None, progress: Callable | None = 
     """Run the analyses; returns {"out": dir, "analyses": {name: summary}, "complete": bool}."""
     names = check_names(only)
     out = check_out_dir(out)
-    res_dir, fig_dir = out / "results", out / "figures"
+    res_dir = out / "results"
     t0 = time.perf_counter()
     done: dict[str, dict] = {}
     tables: dict[str, sweeps.Analysis] = {}
     atomic_write(out / "report.md", render_report(tables, names, done, quick, complete=False))
-    for name in names:
-        spec = ANALYSES[name]
-        if progress:
-            progress(f"[{len(done) + 1}/{len(names)}] {name}: {spec.what}")
-        a = spec.run(quick, progress)
-        figures = write_figures(spec, a, fig_dir)
-        payload = a.to_json()
-        payload["provenance"].update({"analysis": name, "quick": quick, "figures": figures})
-        with sweeps.long_ints():
-            text = json.dumps(payload, indent=1, default=str)
-        atomic_write(res_dir / f"{name}.json", text)
-        done[name] = {"file": str(res_dir / f"{name}.json"), "figures": [str(fig_dir / f) for f in figures],
-                      "elapsed_s": round(a.elapsed_s, 2), "rows": len(a.rows)}
-        tables[name] = a
-        atomic_write(out / "report.md", render_report(tables, names, done, quick, complete=len(done) == len(names)))
+    with interrupt.saying(f"the analyses finished so far are in {res_dir} and {out / 'report.md'} is "
+                          "marked INCOMPLETE; a re-run computes every analysis again"):
+        for name in names:
+            _run_one(name, quick, progress, done, tables, names, out)
     return {"out": str(out), "quick": quick, "analyses": done, "complete": True,
             "elapsed_s": round(time.perf_counter() - t0, 2)}
+
+
+def _run_one(name, quick, progress, done, tables, names, out) -> None:
+    """Run one analysis, write its figures and result file, rewrite the report."""
+    res_dir, fig_dir = out / "results", out / "figures"
+    spec = ANALYSES[name]
+    if progress:
+        progress(f"[{len(done) + 1}/{len(names)}] {name}: {spec.what}")
+    a = spec.run(quick, progress)
+    figures = write_figures(spec, a, fig_dir)
+    payload = a.to_json()
+    payload["provenance"].update({"analysis": name, "quick": quick, "figures": figures})
+    with sweeps.long_ints():
+        text = json.dumps(payload, indent=1, default=str)
+    atomic_write(res_dir / f"{name}.json", text)
+    done[name] = {"file": str(res_dir / f"{name}.json"), "figures": [str(fig_dir / f) for f in figures],
+                  "elapsed_s": round(a.elapsed_s, 2), "rows": len(a.rows)}
+    tables[name] = a
+    atomic_write(out / "report.md", render_report(tables, names, done, quick, complete=len(done) == len(names)))
 
 
 # -- the report ----------------------------------------------------------------------------------------------
