@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import json
 import math
+from fractions import Fraction
 
 from fpad.engine import DASK_TIMEOUT_S, DEFAULT_MAX_SECONDS, count
 from fpad.errors import FpadError
 from fpad.network import split_names
+from fpad.sweeps import long_ints
 
 
 def register(subparsers) -> None:
@@ -80,17 +82,41 @@ def run_count(args) -> int:
                 dask_timeout=args.dask_timeout, max_seconds=max_s,
                 progress=False if args.json else None)
     if args.json:
-        out = res.to_json()
-        out["network"] = spec.source
-        out["spec_hash"] = problem.spec_hash
-        print(json.dumps(out, indent=2))
+        with long_ints():  # a width-1024 grid has 253^3073 points: JSON integers of any size
+            out = res.to_json()
+            out["network"] = spec.source
+            out["spec_hash"] = problem.spec_hash
+            print(json.dumps(out, indent=2))
     else:
         print(render(res, spec.source))
     return 0
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.4g}%"
+def _pct(x) -> str:
+    return f"{100 * float(x):.4g}%"
+
+
+def _int(n: int, width: int = 22) -> str:
+    """An exact count for a person: with thousands separators, or, past 20 digits, as a
+    mantissa and exponent (the exact integer is in --json)."""
+    if n < 10**20:
+        return f"{n:>{width},}"
+    with long_ints():
+        digits = str(n)
+    return f"{digits[0]}.{digits[1:5]}e{len(digits) - 1}".rjust(width)
+
+
+def _frac(q) -> str:
+    """An exact fraction, or its decimal value when numerator or denominator is too long to read."""
+    if q.denominator < 10**20 and abs(q.numerator) < 10**20:
+        return f"{q} (~{float(q):.4g})"
+    return f"~{float(q):.6g} (exact fraction in --json)"
+
+
+def _names(names: list[str], show: int = 12) -> str:
+    if len(names) <= show:
+        return ", ".join(names)
+    return ", ".join(names[:show]) + f", ... ({len(names) - show} more; all in --json)"
 
 
 def render(res, source: str) -> str:
@@ -110,14 +136,14 @@ def render(res, source: str) -> str:
         lines.append(f"EXACT ({res.method}): every one of the {res.M}^{len(res.free)} grid points")
     lines.append(f"network  {source}")
     lines.append(f"format   {res.format} (|M| = {res.M}); n (kinks) = {res.kinks_total}")
-    lines.append(f"free     {len(res.free)}: {', '.join(res.free)}")
+    lines.append(f"free     {len(res.free)}: {_names(res.free)}")
     lines.append("")
     rows = [("points", res.points, None), ("touched", res.touched, None), ("ndf", res.ndf, "ndf"),
             ("inc", res.inc, "inc"), ("clarke_ok", res.clarke_ok, None)]
     for name, n, ci_key in rows:
-        row = f"  {name:<10}{n:>22,}"
+        row = f"  {name:<10}{_int(n)}"
         if name != "points" and res.points:
-            row += f"   {_pct(n / res.points):>10} of points"
+            row += f"   {_pct(Fraction(n, res.points)):>10} of points"
         if name == "clarke_ok":
             row += "  (ndf points where AD is in the Clarke set)"
         if ci_key and res.ci:
@@ -125,9 +151,8 @@ def render(res, source: str) -> str:
             row += f"   {res.ci['level']:.0%} interval [{_pct(lo)}, {_pct(hi)}]"
         lines.append(row)
     lines.append("")
-    lines.append(f"  ndf density {'(ESTIMATE) ' if res.is_estimate else ''}{res.density} "
-                 f"(~{float(res.density):.4g});  bound n/|M| = {res.bound} (~{float(res.bound):.4g});  "
-                 f"bound holds: {'yes' if res.bound_holds else 'NO'}")
+    lines.append(f"  ndf density {'(ESTIMATE) ' if res.is_estimate else ''}{_frac(res.density)};  "
+                 f"bound n/|M| = {_frac(res.bound)};  bound holds: {'yes' if res.bound_holds else 'NO'}")
     for kind, points in sorted(res.witnesses.items()):
         for w in points:
             lines.append(f"  witness {kind}: " + ", ".join(f"{n}={v}" for n, v in zip(res.free, w)))
@@ -136,7 +161,7 @@ def render(res, source: str) -> str:
         lines.append("")
         lines.append("  per neuron: " + "  ".join(f"{k:>10}" for k in keys))
         for tag, v in res.per_neuron.items():
-            lines.append(f"  {tag:<12}" + "  ".join(f"{v.get(k, 0):>10,}" for k in keys))
+            lines.append(f"  {tag:<12}" + "  ".join(_int(v.get(k, 0), 10) for k in keys))
     lines.append("")
     tail = f"elapsed {res.elapsed_s:.3g} s"
     if "run_key" in res.extra:
