@@ -153,32 +153,34 @@ def _exhaustive_plan(n_points: int, chunk_size: int) -> Plan:
 def _sample_plan(n_points: int, n: int, seed: int, chunk_size: int) -> Plan:
     from fpad.estimate import sample_indices
 
-    idx = sample_indices(n_points, n, seed)
     n_chunks = max(1, -(-n // chunk_size))
 
-    def part(i):
-        return idx[i * chunk_size:(i + 1) * chunk_size]
+    def size(i):
+        return min(chunk_size, n - i * chunk_size)
 
     return Plan("sample", f"sample:n={n}:seed={seed}", chunk_size, n_chunks, n,
-                task=lambda i: (run_indices, (part(i),)), points=lambda i: len(part(i)),
-                probe=lambda k: (run_indices, (idx[:k],), len(idx[:k])))
+                task=lambda i: (run_indices, (sample_indices(n_points, size(i), seed, i * chunk_size),)),
+                points=size,
+                probe=lambda k: (run_indices, (sample_indices(n_points, min(k, n), seed),), min(k, n)))
 
 
 def _line_plan(n_points: int, m: int, stride: int, param: str, n: int, seed: int,
                chunk_size: int) -> Plan:
     from fpad.estimate import line_bases
 
-    bases = line_bases(n_points, m, stride, n, seed)
     per = max(1, chunk_size // m)  # whole lines per chunk
     n_chunks = max(1, -(-n // per))
 
-    def part(i):
-        return bases[i * per:(i + 1) * per]
+    def lines(i):
+        return min(per, n - i * per)
+
+    def probe(k):
+        bases = line_bases(n_points, m, stride, min(n, max(1, k // m)), seed)
+        return run_lines, (bases, stride, m), len(bases) * m
 
     return Plan("line", f"line:{param}:n={n}:seed={seed}", per * m, n_chunks, n * m,
-                task=lambda i: (run_lines, (part(i), stride, m)), points=lambda i: len(part(i)) * m,
-                probe=lambda k: (run_lines, (bases[:max(1, k // m)], stride, m),
-                                 len(bases[:max(1, k // m)]) * m))
+                task=lambda i: (run_lines, (line_bases(n_points, m, stride, lines(i), seed, i * per), stride, m)),
+                points=lambda i: lines(i) * m, probe=probe)
 
 
 # -- public entry point -------------------------------------------------------------------------
@@ -205,7 +207,7 @@ def count(problem, method: str = "auto", *, sample: int | None = None, line: str
     Every count in the result is exact and independent of chunk size, threads and workers.
     """
     t0 = time.perf_counter()
-    method = _resolve_method(method, sample, line)
+    method = requested = _resolve_method(method, sample, line)
     if not problem.free:
         raise FpadError("no free parameters to count over; name some with --free")
     if method in ("auto", "structured"):
@@ -250,7 +252,7 @@ def count(problem, method: str = "auto", *, sample: int | None = None, line: str
 
         remote = bool(dask) and dask != "local" and remaining > 0
         client = stack.enter_context(_dask_client(dask, dask_timeout)) if remote else None
-        _check_budget(problem, compiled, plan, remaining, max_seconds, method, _worker_count(client))
+        _check_budget(problem, compiled, plan, remaining, max_seconds, requested, _worker_count(client))
         if path is not None and st is None:
             st = open_store()
         if st is not None:
@@ -362,7 +364,12 @@ def measure_rate(compiled, plan: Plan) -> float:
         n *= 4
 
 
-def _check_budget(problem, compiled, plan, remaining, max_seconds, method, workers) -> None:
+def _check_budget(problem, compiled, plan, remaining, max_seconds, requested, workers) -> None:
+    """Refuse, before any chunk runs, a run the measured speed says would exceed ``max_seconds``.
+
+    The advice names only options that can help: a sample size measured with the sampling
+    path's own rate (far below the exhaustive kernel's), the structured method only when it was
+    not already tried (``auto`` tries it first), lines only with several free parameters."""
     if max_seconds is None or remaining <= _NO_CALIBRATION_POINTS:
         return
     rate = measure_rate(compiled, plan) * workers
@@ -370,18 +377,36 @@ def _check_budget(problem, compiled, plan, remaining, max_seconds, method, worke
     if eta <= max_seconds:
         return
     m, k = problem.fmt.n_values, len(problem.free)
-    fit = int(rate * max_seconds)
-    options = [f"--sample N --seed S (a labelled estimate; about {fit:,} points fit the budget)"]
+    options = []
+    if plan.method != "line":
+        sample_rate = rate if plan.method == "sample" else \
+            measure_rate(compiled, _sample_plan(compiled.n_points, 1 << 20, 0, 1 << 20)) * workers
+        fit = int(sample_rate * max_seconds)
+        options.append(f"--sample N --seed S (a labelled estimate; about {fit:,} points fit the budget)")
     if k > 1:
-        options.append(f"--line PARAM (N lines of {m} points: N up to about {max(fit // m, 1):,})")
-    if method == "exhaustive":
-        options.append("--method structured (exact, when the network fits a structured method)")
+        line_rate = rate if plan.method == "line" else sample_rate
+        options.append(f"--line PARAM (N lines of {m} points: N up to about "
+                       f"{max(int(line_rate * max_seconds) // m, 1):,})")
+    if requested == "exhaustive":
+        options.append("--method auto (a structured exact method, when the network fits one)")
     options.append("fewer --free parameters, a coarser --format, --dask, or a larger --max-seconds")
-    what = (f"grid of {m}^{k} = {compiled.n_points:,} points" if plan.method == "exhaustive"
+    what = (f"grid of {m}^{k} = {_big(compiled.n_points)} points" if plan.method == "exhaustive"
             else f"{plan.method} estimate of {plan.work:,} points")
     raise FpadError(f"{what} ({remaining:,} to do) would take about {_duration(eta)} at the "
                     f"measured {rate:,.0f} points/s, over the budget --max-seconds "
                     f"{max_seconds:g}; options: " + "; ".join(options))
+
+
+def _big(n: int) -> str:
+    """A positive count for a one-line message: exact with separators below 10^40; beyond (where
+    the digits stop meaning anything to a reader, and Python refuses to print 4300 of them) as
+    a mantissa and an exponent, computed in integers."""
+    if n < 10**40:
+        return f"{n:,}"
+    e = int((n.bit_length() - 1) * 0.30102999566398120)  # floor(log10 n), or one below
+    while 10 ** (e + 1) <= n:
+        e += 1
+    return f"about {n // 10 ** (e - 3) / 1000:.3f}e{e}"
 
 
 def _duration(s: float) -> str:

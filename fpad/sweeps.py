@@ -186,8 +186,8 @@ def generic_formats() -> list[str]:
 def _count(problem, sample: int | None = None, seed: int = 0):
     from fpad import engine
 
-    if sample is None:
-        return engine.count(problem, progress=False, max_seconds=None)
+    if sample is None:  # a cell that cannot finish in the budget is refused before it runs
+        return engine.count(problem, progress=False, max_seconds=DEFAULT_BUDGET_S)
     return oracle_sample(problem, sample, seed)
 
 
@@ -281,6 +281,27 @@ def check_precision_budget(formats, budget_s: float = DEFAULT_BUDGET_S) -> None:
     est = sum(get_format(f).n_values for f in formats) * 3e-4
     if est > budget_s:
         raise FpadError(f"precision sweep would take about {est:.0f} s (budget {budget_s:.0f} s); use fewer formats")
+
+
+# Per analysis, the largest |M| it runs within the budget (checked before any work):
+#   ad_map          keeps one byte per point of M x M in memory and draws it as an image
+#                   (bf16: 4.3 GB, an unreadable picture); 4096^2 is 16 MB, under a second.
+#   counterexample  the all-grid network has 2|M| neurons, classified at each of |M| points by
+#                   the oracle (about 4e-5 s x |M|^2 per proxy: 1024 values, 2 minutes).
+#   inc_table       exhaustive cells of up to |M|^4 points (253^4 = 4.1e9, seconds to minutes).
+MAX_VALUES = {"ad_map": 4096, "counterexample": 1024, "inc_table": 253}
+
+
+def check_formats_budget(analysis: str, formats) -> None:
+    """Refuse formats too large for ``analysis`` before any work (see :data:`MAX_VALUES`)."""
+    limit = MAX_VALUES.get(analysis)
+    for f in formats if limit else ():
+        m = get_format(f).n_values
+        if m > limit:
+            name = analysis.replace("_", "-")
+            raise FpadError(f"format {f} has {m:,} values; the {name} analysis handles formats with at most "
+                            f"{limit} (e4m3fn, e5m2, e3m2, ...); count a single network over {f} with "
+                            f"'fpad count NET.toml --format {f}' (or --sample N for a labelled estimate)")
 
 
 # -- the analyses ----------------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ def handler(args) -> int:
         kw["formats"] = tuple(args.formats)
         for f in args.formats:
             sweeps.get_format(f)  # unknown format: refused before any work
+        sweeps.check_formats_budget(args.kind.replace("-", "_"), args.formats)
     k = args.kind
     if k == "width":
         widths = _ints(args.widths, "--widths") if args.widths else None
