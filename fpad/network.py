@@ -797,6 +797,15 @@ class Problem:
         return [self.param_names[k] for k in self.free]
 
     @property
+    def drawn(self) -> dict[str, Fraction]:
+        """The fixed parameters drawn from M with ``seed`` (neither free nor in [params.fixed]),
+        by name. They are drawn from the format's own values, so one file gives other values
+        over another format."""
+        free = set(self.free)
+        return {self.param_names[k]: self.values[k] for k in range(len(self.param_names))
+                if k not in free and k not in self.spec.fixed}
+
+    @property
     def wrt(self) -> list[int]:
         """The differentiation variables: every parameter if ``wrt_all``, else the free ones."""
         return list(range(len(self.param_names))) if self.wrt_all else list(self.free)

@@ -63,7 +63,8 @@ def check_names(only) -> list[str]:
     names = [n.replace("-", "_") for n in only] if only else list(ANALYSES)  # inc-table == inc_table
     bad = [n for n in names if n not in ANALYSES]
     if bad:
-        raise FpadError(f"unknown analysis {', '.join(bad)}; available: {', '.join(ANALYSES)}")
+        raise FpadError(f"unknown analysis {', '.join(bad)}; available: "
+                        f"{', '.join(k.replace('_', '-') for k in ANALYSES)}")
     return list(dict.fromkeys(names))
 
 
@@ -121,13 +122,39 @@ def run(out=".", *, quick: bool = False, only=None, progress: Callable | None = 
     t0 = time.perf_counter()
     done: dict[str, dict] = {}
     tables: dict[str, sweeps.Analysis] = {}
+    earlier = _earlier_outputs(res_dir)
+    if not only:  # a whole run: result files of analyses that no longer exist are stale
+        for name in set(earlier) - set(names):
+            _remove(res_dir / f"{name}.json", *(out / "figures" / f for f in earlier[name]))
     atomic_write(out / "report.md", render_report(tables, names, done, quick, complete=False))
     with interrupt.saying(f"the analyses finished so far are in {res_dir} and {out / 'report.md'} is "
                           "marked INCOMPLETE; a re-run computes every analysis again"):
         for name in names:
             _run_one(name, quick, progress, done, tables, names, out)
+            # figures an earlier run of this analysis drew and this one did not (other formats)
+            now = {Path(f).name for f in done[name]["figures"]}
+            _remove(*(out / "figures" / f for f in set(earlier.get(name, ())) - now))
     return {"out": str(out), "quick": quick, "analyses": done, "complete": True,
             "elapsed_s": round(time.perf_counter() - t0, 2)}
+
+
+def _earlier_outputs(res_dir: Path) -> dict[str, list[str]]:
+    """analysis -> figure names, from the result files an earlier ``fpad reproduce`` wrote in
+    ``res_dir`` (recognised by their provenance; other files are never touched)."""
+    found = {}
+    for f in res_dir.glob("*.json"):
+        try:
+            prov = json.loads(f.read_text(encoding="utf-8")).get("provenance", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(prov, dict) and prov.get("analysis") == f.stem and "fpad_version" in prov:
+            found[f.stem] = [Path(x).name for x in prov.get("figures", []) if isinstance(x, str)]
+    return found
+
+
+def _remove(*paths: Path) -> None:
+    for p in paths:
+        p.unlink(missing_ok=True)
 
 
 def _run_one(name, quick, progress, done, tables, names, out) -> None:

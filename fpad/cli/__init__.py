@@ -18,7 +18,7 @@ from fpad import interrupt
 from fpad.errors import FpadError
 
 # Sub-modules, in the order they appear in ``fpad --help``.
-COMMANDS = ["formats", "check", "examples", "count", "sweep", "reproduce"]
+COMMANDS = ["formats", "check", "examples", "count", "sweep", "reproduce", "schema"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -86,9 +86,10 @@ def run_count(args) -> int:
             out = res.to_json()
             out["network"] = spec.source
             out["spec_hash"] = problem.spec_hash
+            out["drawn_fixed"] = {"seed": problem.seed, "values": {k: str(v) for k, v in problem.drawn.items()}}
             print(json.dumps(out, indent=2))
     else:
-        print(render(res, spec.source))
+        print(render(res, spec.source, _drawn_text(problem)))
     return 0
 
 
@@ -119,7 +120,16 @@ def _names(names: list[str], show: int = 12) -> str:
     return ", ".join(names[:show]) + f", ... ({len(names) - show} more; all in --json)"
 
 
-def render(res, source: str) -> str:
+def _drawn_text(problem) -> str | None:
+    drawn = problem.drawn
+    if not drawn:
+        return None
+    shown = ", ".join(f"{k}={v}" for k, v in list(drawn.items())[:8])
+    more = f", ... ({len(drawn) - 8} more in --json)" if len(drawn) > 8 else ""
+    return f"drawn    {shown}{more} (fixed parameters drawn from {problem.fmt.name} with seed {problem.seed})"
+
+
+def render(res, source: str, drawn: str | None = None) -> str:
     """A plain-text table of a :class:`~fpad.results.CountResult`; estimates say so loudly."""
     lines = []
     if res.is_estimate:
@@ -137,6 +147,8 @@ def render(res, source: str) -> str:
     lines.append(f"network  {source}")
     lines.append(f"format   {res.format} (|M| = {res.M}); n (kinks) = {res.kinks_total}")
     lines.append(f"free     {len(res.free)}: {_names(res.free)}")
+    if drawn:
+        lines.append(drawn)
     lines.append("")
     rows = [("points", res.points, None), ("touched", res.touched, None), ("ndf", res.ndf, "ndf"),
             ("inc", res.inc, "inc"), ("clarke_ok", res.clarke_ok, None)]

@@ -33,8 +33,14 @@ def _ints(values, what):
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("sweep", help="one analysis: precision | width | batch | tightness | counterexample | "
-                              "inc-table | ad-map", description=__doc__.split("\n\n")[0])
+    p = subparsers.add_parser(
+        "sweep", help="one analysis: precision | width | batch | tightness | counterexample | inc-table | ad-map",
+        description="Run one analysis with its parameters on the command line: print its table (or, with "
+        "--json, the result object); with --out DIR also write DIR/results/<analysis>.json and its figure. "
+        "Ranges that would exceed the time budget, and formats too large for an analysis, are refused "
+        "before any work. Analyses: " + "; ".join(f"{k}: {ANALYSES[k.replace('-', '_')].what}" for k in KINDS),
+        epilog="examples: fpad sweep width --formats e4m3fn bf16 --widths 1 8 64 1024 | "
+        "fpad sweep ad-map --formats e3m2 --out DIR | fpad sweep inc-table --json")
     p.add_argument("kind", choices=KINDS, metavar="KIND", help=" | ".join(KINDS))
     p.add_argument("--formats", nargs="+", metavar="F", help="formats (default: the analysis's own)")
     p.add_argument("--widths", nargs="+", metavar="N", help="width: exact one-hidden-layer widths")
