@@ -512,6 +512,11 @@ def ad_map_networks() -> dict[str, dict]:
     }
 
 
+# The names the titles above give the two free parameters (x axis, y axis), for the axis labels.
+AD_MAP_SYMBOLS = {"v HS(w x + b) summed over B=2 x=(3,-3), w=1, (b, v) free": ("b", "v"),
+                  "no bias: ReLU(a ReLU(u)), proxy ReLU'(0)=1, (u, a) free": ("u", "a")}
+
+
 def ad_map(network: str, fmt_name: str = "e4m3fn", progress=None) -> Analysis:
     """Every point of M x M classified: 0 clean, 1 touched (AD right), 2/3 ndf, 5 inc."""
     import numpy as np
@@ -535,7 +540,9 @@ def ad_map(network: str, fmt_name: str = "e4m3fn", progress=None) -> Analysis:
     row = {"network": network, "format": fmt.name, "M": M, "x": p.free_names[0], "y": p.free_names[1],
            "points": M * M, **counts, "spec_hash": p.spec_hash, "method": "exhaustive"}
     a = Analysis("ad_map", f"where AD breaks: {network}", list(row), [row])
-    a.data = {"codes": codes, "values": vals.tolist(), "x": p.free_names[0], "y": p.free_names[1],
+    sym = AD_MAP_SYMBOLS.get(network)
+    x, y = (f"{sym[0]} = {p.free_names[0]}", f"{sym[1]} = {p.free_names[1]}") if sym else p.free_names
+    a.data = {"codes": codes, "values": vals.tolist(), "x": x, "y": y,
               "network": network, "format": fmt.name}
     return _done(a, t0, progress)
 
