@@ -17,19 +17,11 @@ from fpad.cli import main
 from fpad.engine import count
 from fpad.errors import FpadError
 from fpad.store import CODE_MODULES, ProgressStore, code_identity, source_digest
+from test_cli_count import _error  # main(['count', ...]): one line, exit 2
 from test_engine import NET, problem
 
 ARGS = [NET, "--format", "e2m1", "--free", "L1.W[0,0]", "L1.b[0]", "--method", "exhaustive",
         "--chunk-size", "50"]  # 225 points: 5 chunks
-
-
-def _error(capsys, *argv) -> str:
-    code = main(["count", *argv])
-    out, err = capsys.readouterr()
-    assert code == 2 and out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("fpad: error: ")
-    return lines[0]
 
 
 def _not_blamed_on_the_file(msg: str) -> None:
