@@ -25,13 +25,10 @@ points, in which chunks, where they run, and how their exact counts are saved an
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import math
 import os
 import random
 import sys
-import threading
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -406,6 +403,8 @@ def _progress_bar(show: bool, plan: Plan, remaining: int):
 # -- Dask -------------------------------------------------------------------------------------
 def check_dask_timeout(timeout) -> float:
     """``timeout`` as seconds to wait for a Dask scheduler: a finite number > 0, else FpadError."""
+    import math
+
     try:
         t = float(timeout)
     except (TypeError, ValueError):
@@ -425,6 +424,9 @@ def _probe_scheduler(address: str, timeout: float) -> None:
     ValueError, or a MemoryError for a frame "length" of 3 EiB). The attempt runs on its own
     thread and event loop, bounded by ``timeout``, so it also works under a running loop.
     """
+    import asyncio
+    import threading
+
     from distributed.comm import connect
 
     async def attempt():
