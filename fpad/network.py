@@ -5,7 +5,9 @@ the objective, the proxy convention and which parameters are free (docs/DESIGN.m
 (TOML) schema"). ``spec.build(fmt)`` fixes a number format and returns a :class:`Problem`: the
 scalar program P(w) over *all* parameters, the indices of the free ones (enumerated over M^k), and
 a value for every parameter (fixed values from ``[params.fixed]``, which must lie in M, the rest
-drawn uniformly from M with ``numpy.random.default_rng(seed)``).
+drawn uniformly from M with ``numpy.random.default_rng(seed)``). A ``[params.fixed]`` key whose
+parameters are all in ``[params].free`` is refused (its value could never be used); a fixed
+tensor may have some entries free, which then take the grid's values.
 
 Lowering, per sample b of the minibatch, layer by layer:
 
@@ -487,6 +489,14 @@ class NetworkSpec:
             if "." not in t:
                 raise self._err("[params.fixed]", f"{name!r} is a layer", f"give a tensor such as \"{t}.W\" or an entry such as \"{t}.W[0,0]\"")
             idx = self.resolve([name], "[params.fixed]")
+            if idx and set(idx) <= set(free_idx):
+                # Every value under this key would be ignored. (A fixed tensor with only some
+                # entries free is fine: the tensor syntax needs a value for every entry.)
+                listed = ", ".join(self.param_names[k] for k in idx)
+                raise self._err(
+                    f"[params.fixed].{name}", f"{listed} {'is' if len(idx) == 1 else 'are'} also in "
+                    "[params].free", "a free parameter takes every value of the format, so this "
+                    "fixed value would be ignored; remove it from one of the two")
             where = f"{self.source}: [params.fixed].{name}"
             shape = self.tensors[t].shape if ent is None else ()
             arr = _as_array(value, shape, where).reshape(-1) if shape else [exact(value, where)]
@@ -495,12 +505,6 @@ class NetworkSpec:
                     raise self._err("[params.fixed]", f"{self.param_names[k]} is given twice", "give each parameter once")
                 self.fixed[k] = v
             self._fixed_raw[name] = _nested(np.asarray(arr, dtype=object).reshape(shape)) if shape else str(arr[0])
-        both = [self.param_names[k] for k in free_idx if k in self.fixed]
-        if both:
-            raise self._err(
-                "[params]", f"{', '.join(both)} {'is' if len(both) == 1 else 'are'} in both "
-                "[params].free and [params.fixed]", "a free parameter takes every value of the format, so its fixed "
-                "value would be ignored; remove it from one of the two")
 
     # -- names -------------------------------------------------------------------------------------
     def _parse_name(self, name: str, place: str) -> tuple[str | None, tuple[int, ...] | None]:

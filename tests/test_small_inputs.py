@@ -50,14 +50,28 @@ def _net(tmp_path, text: str) -> str:
 def test_parameter_both_free_and_fixed(capsys, tmp_path, command):
     net = _net(tmp_path, '[params]\nfree = ["L1.b", "L1.W[1,0]"]\n[params.fixed]\n"L1.b[1]" = 0.5\n')
     msg = _error(capsys, command, net, "--format", "e2m1")
-    assert f"{net}: [params]: L1.b[1] is in both [params].free and [params.fixed]" in msg
-    assert "remove it from one of the two" in msg
+    assert f"{net}: [params.fixed].L1.b[1]: L1.b[1] is also in [params].free" in msg
+    assert "fixed value would be ignored; remove it from one of the two" in msg
 
 
-def test_parameters_both_free_and_fixed_are_all_named(capsys, tmp_path):
+def test_fixed_tensor_all_free_names_every_entry(capsys, tmp_path):
     net = _net(tmp_path, '[params]\nfree = ["L1"]\n[params.fixed]\n"L1.W" = [[1.0], [0.5]]\n')
     msg = _error(capsys, "check", net, "--format", "e2m1")
-    assert "L1.W[0,0], L1.W[1,0] are in both [params].free and [params.fixed]" in msg
+    assert "[params.fixed].L1.W: L1.W[0,0], L1.W[1,0] are also in [params].free" in msg
+
+
+def test_fixed_tensor_with_some_free_entries_keeps_the_others(tmp_path):
+    """The tensor syntax needs every entry (the precision sweep frees one neuron of a fixed
+    layer this way): the free entry is enumerated, the others keep their fixed values."""
+    from fractions import Fraction
+
+    from fpad.formats import get_format
+    from fpad.network import NetworkSpec
+
+    net = _net(tmp_path, '[params]\nfree = ["L1.W[0,0]"]\n[params.fixed]\n"L1.W" = [[1.0], [0.5]]\n')
+    p = NetworkSpec.from_toml(net).build(get_format("e2m1"))
+    assert p.free_names == ["L1.W[0,0]"]
+    assert p.values[p.param_names.index("L1.W[1,0]")] == Fraction(1, 2)
 
 
 @pytest.mark.parametrize("text, key, literal", [
