@@ -429,14 +429,76 @@ def _progress_bar(show: bool, plan: Plan, remaining: int):
 
 
 # -- Dask -------------------------------------------------------------------------------------
+def check_dask_timeout(timeout) -> float:
+    """``timeout`` as seconds to wait for a Dask scheduler: a finite number > 0, else FpadError."""
+    import math
+
+    try:
+        t = float(timeout)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if not (math.isfinite(t) and t > 0):
+        raise FpadError(f"--dask-timeout must be a positive number of seconds, got {timeout!r}; "
+                        f"e.g. --dask-timeout {DASK_TIMEOUT_S:g}")
+    return t
+
+
+def _probe_scheduler(address: str, timeout: float) -> None:
+    """Connect to ``address`` and complete Dask's handshake within ``timeout`` s, or FpadError.
+
+    Needed before building a Client: distributed (2026.8) waits for the peer's handshake with no
+    time limit, so a server that accepts and never answers (an idle HTTP port) holds it forever,
+    and a peer that answers something else surfaces as whatever its bytes decode to (a
+    ValueError, or a MemoryError for a frame "length" of 3 EiB). The attempt runs on its own
+    thread and event loop, bounded by ``timeout``, so it also works under a running loop.
+    """
+    import asyncio
+    import threading
+
+    from distributed.comm import connect
+
+    async def attempt():
+        comm = await connect(address, timeout=timeout)
+        await comm.close()
+
+    outcome = []
+
+    def run():
+        try:
+            # The margin lets distributed's own deadline (refused / unreachable) fire first.
+            asyncio.run(asyncio.wait_for(attempt(), timeout + 0.5))
+        except BaseException as exc:  # reported below, in the caller's thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, name="fpad-dask-probe", daemon=True)
+    worker.start()
+    worker.join(timeout + 5)
+    exc = outcome[0] if outcome else (TimeoutError() if worker.is_alive() else None)
+    if exc is None:
+        return
+    hint = "start one with 'dask scheduler' (it prints its address) or use --dask local"
+    if isinstance(exc, TimeoutError):
+        raise FpadError(f"Dask scheduler {address} did not answer within {timeout:g} s (something "
+                        f"accepted the connection but sent no Dask handshake); {hint}")
+    if isinstance(exc, OSError):
+        raise FpadError(f"Dask scheduler {address} did not answer within {timeout:g} s "
+                        f"({type(exc).__name__}); {hint}")
+    detail = " ".join(str(exc).split())[:100]
+    raise FpadError(f"{address} does not answer as a Dask scheduler ({type(exc).__name__}"
+                    f"{': ' + detail if detail else ''}); {hint}")
+
+
 @contextmanager
 def _dask_client(address: str, timeout: float):
     """A dask.distributed Client: a fresh two-process LocalCluster for ``"local"``, else a
-    connection to the scheduler at ``address`` (FpadError if it does not answer in ``timeout``)."""
+    connection to the scheduler at ``address`` (FpadError if it does not answer as one within
+    ``timeout`` seconds)."""
+    timeout = check_dask_timeout(timeout)
     try:
         import logging
 
         from distributed import Client, LocalCluster
+        from distributed.comm.addressing import get_address_host_port
     except ImportError:
         raise FpadError('--dask needs dask.distributed, which is not installed: pip install "fpad[dask]"') from None
     with ExitStack() as stack:
@@ -449,9 +511,12 @@ def _dask_client(address: str, timeout: float):
             if "://" not in address:
                 raise FpadError(f"--dask {address!r}: give 'local' or a scheduler address such as tcp://HOST:8786")
             try:
-                client = stack.enter_context(Client(address, timeout=f"{timeout}s"))
+                get_address_host_port(address, strict=True)
             except ValueError as exc:
                 raise FpadError(f"--dask {address!r} is not a Dask address ({exc}); give 'local' or tcp://HOST:PORT") from None
+            _probe_scheduler(address, timeout)
+            try:
+                client = stack.enter_context(Client(address, timeout=f"{timeout}s"))
             except (OSError, TimeoutError) as exc:
                 raise FpadError(f"Dask scheduler {address} did not answer within {timeout:g} s "
                                 f"({type(exc).__name__}); start one with 'dask scheduler' or use --dask local") from None

@@ -17,7 +17,7 @@ import json
 import math
 from fractions import Fraction
 
-from fpad.engine import DASK_TIMEOUT_S, DEFAULT_MAX_SECONDS, count
+from fpad.engine import DASK_TIMEOUT_S, DEFAULT_MAX_SECONDS, check_dask_timeout, count
 from fpad.errors import FpadError
 from fpad.network import split_names
 from fpad.sweeps import long_ints
@@ -43,7 +43,7 @@ def register(subparsers) -> None:
     est.add_argument("--sample", type=int, metavar="N",
                      help="classify N uniformly drawn points exactly; 95%% Clopper-Pearson interval. "
                      "With --line: the number of lines (default 1000)")
-    est.add_argument("--seed", type=int, default=0, metavar="S", help="random seed of --sample/--line (default 0)")
+    est.add_argument("--seed", type=int, default=0, metavar="S", help="random seed of --sample/--line, an integer >= 0 (default 0)")
     est.add_argument("--line", metavar="PARAM",
                      help="enumerate every value of free parameter PARAM along N lines whose other "
                      "parameters are drawn; interval treats lines as clusters")
@@ -67,16 +67,27 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_count)
 
 
+def _check_numbers(args) -> None:
+    """Refuse, before any work, numbers that argparse's types let through."""
+    if not args.max_seconds > 0:  # also nan and -inf
+        raise FpadError(f"--max-seconds must be a positive number of seconds (or inf for no limit), "
+                        f"got {args.max_seconds:g}")
+    if args.seed < 0:
+        # random.Random(-7) is random.Random(7): a negative seed would draw 7's sample under
+        # another label.
+        raise FpadError(f"--seed must be an integer >= 0, got {args.seed}")
+    check_dask_timeout(args.dask_timeout)
+
+
 def run_count(args) -> int:
     from fpad.cli.check import load_spec
 
+    _check_numbers(args)
     spec, fmt, _ = load_spec(args.network, args.example, args.format)
     free = None if args.free is None else [n for item in args.free for n in split_names(item)]
     problem = spec.build(fmt, free=free)
     store = None if args.no_store else (args.store or True)
     max_s = None if math.isinf(args.max_seconds) else args.max_seconds
-    if max_s is not None and max_s <= 0:
-        raise FpadError(f"--max-seconds must be positive (or inf), got {args.max_seconds:g}")
     res = count(problem, args.method, sample=args.sample, line=args.line, seed=args.seed,
                 level=args.level, chunk_size=args.chunk_size, store=store, dask=args.dask,
                 dask_timeout=args.dask_timeout, max_seconds=max_s,
