@@ -208,6 +208,10 @@ def count(problem, method: str = "auto", *, sample: int | None = None, line: str
     """
     t0 = time.perf_counter()
     method = requested = _resolve_method(method, sample, line)
+    if not isinstance(seed, int) or seed < 0:  # Random(-7) draws what Random(7) draws
+        raise FpadError(f"seed must be an integer >= 0, got {seed!r}")
+    if max_seconds is not None and not max_seconds > 0:  # also nan
+        raise FpadError(f"max_seconds must be a positive number of seconds (or None: no limit), got {max_seconds!r}")
     if not problem.free:
         raise FpadError("no free parameters to count over; name some with --free")
     if method in ("auto", "structured"):

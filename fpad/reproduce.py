@@ -209,7 +209,8 @@ def render_report(tables: dict, names: list[str], done: dict, quick: bool, compl
         missing = [n for n in names if n not in done]
         head += [f"**INCOMPLETE: {len(done)} of {len(names)} analyses finished; missing: {', '.join(missing)}.** "
                  "The run was interrupted or is still running; re-run `fpad reproduce` to complete it.", ""]
-    head += [f"fpad {prov['fpad_version']}, commit {prov['git_commit'] or 'unknown'}, "
+    where = (f"commit {prov['git_commit']}" if prov["git_commit"] else "installed package (not a git checkout)")
+    head += [f"fpad {prov['fpad_version']}, {where}, code identity {prov['code_identity']}, "
              f"{'--quick' if quick else 'full run'}, written {prov['created']}.",
              "Every count is exact unless its method is `sample` (a labelled estimate with a 95% "
              "Clopper-Pearson interval). Exact values (fractions) are in `results/<analysis>.json`.", ""]

@@ -95,7 +95,11 @@ def git_commit() -> str | None:
 
 
 def provenance() -> dict:
-    return {"fpad_version": __version__, "git_commit": git_commit(),
+    """Which fpad made a result: version, git commit (None outside a checkout, e.g. a pip
+    install) and the code identity (a hash of the counting modules' source, always known)."""
+    from fpad.store import code_identity
+
+    return {"fpad_version": __version__, "git_commit": git_commit(), "code_identity": code_identity(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 

@@ -83,3 +83,25 @@ def test_sweep_refuses_formats_it_cannot_handle(capsys, kind, fmt):
     assert main(["sweep", kind, "--formats", fmt]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and f"format {fmt} has" in err and "fpad count" in err
+
+
+@pytest.mark.parametrize("kw,what", [({"seed": -7, "sample": 10}, "seed must be an integer >= 0"),
+                                     ({"max_seconds": float("nan")}, "max_seconds must be a positive"),
+                                     ({"max_seconds": 0}, "max_seconds must be a positive")])
+def test_api_refuses_what_the_cli_refuses(kw, what):
+    with pytest.raises(FpadError, match=what):
+        engine.count(problem(), progress=False, **kw)
+
+
+def test_sweep_refuses_a_negative_seed(capsys):
+    assert main(["sweep", "width", "--seed", "-7"]) == 2
+    assert "--seed must be an integer >= 0, got -7" in capsys.readouterr()[1]
+
+
+def test_report_of_an_installed_package_names_its_code(monkeypatch):
+    from fpad import reproduce, store, sweeps
+
+    monkeypatch.setattr(sweeps, "git_commit", lambda: None)
+    text = reproduce.render_report({}, ["width"], {}, True, complete=False)
+    assert f"installed package (not a git checkout), code identity {store.code_identity()}" in text
+    assert "unknown" not in text

@@ -63,6 +63,8 @@ def handler(args) -> int:
         for f in args.formats:
             sweeps.get_format(f)  # unknown format: refused before any work
         sweeps.check_formats_budget(args.kind.replace("-", "_"), args.formats)
+    if args.seed < 0:  # Random(-7) draws what Random(7) draws, under another label
+        raise FpadError(f"--seed must be an integer >= 0, got {args.seed}")
     k = args.kind
     if k == "width":
         widths = _ints(args.widths, "--widths") if args.widths else None
