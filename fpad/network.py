@@ -265,7 +265,7 @@ class NetworkSpec:
             d = tomllib.loads(text, parse_float=_toml_float)
         except (tomllib.TOMLDecodeError, ValueError) as exc:
             raise FpadError(
-                f"{path}: malformed TOML: {exc}; see docs/DESIGN.md for the network file schema"
+                f"{path}: malformed TOML: {exc}; 'fpad schema' prints the network file schema"
             ) from None
         return cls(d, str(path))
 

@@ -7,6 +7,7 @@ Error messages about network files point here rather than to ``docs/DESIGN.md``,
 SCHEMA = '''\
 # fpad network file (TOML). Every key below is shown with a typical value; comments list the
 # alternatives. The shipped examples: fpad examples; fpad check --example NAME.
+description = "two-layer ReLU net"  # optional, shown by fpad examples
 inputs = [[1.0], [3.0]]       # B rows x N0 features; decimals are read as EXACT rationals
                               # (1.1 means 11/10); strings such as "1/3" also accepted;
                               # every value must be finite
@@ -28,7 +29,9 @@ reduce = "sum"                # sum | weighted (weights = [...] per output unit,
 proxy = "pytorch"             # pytorch | tensorflow | left | right | mix:0.5 | const:0
                               # or a table: proxy = {default = "pytorch", relu6 = "left"}
 [params]
-free = ["L1.W", "L1.b"]       # whole tensors or single entries "L1.W[0,1]"; never also fixed
+free = ["L1.W", "L1.b"]       # tensors, entries ("L1.W[0,1]") or layers ("L1"), in enumeration
+                              # order; a parameter is free or fixed, not both (--free on the
+                              # command line replaces this list)
 seed = 0                      # fixed params not in [params.fixed] are drawn uniformly from the
                               # values of the --format, so they differ between formats;
                               # fpad count prints the values drawn

@@ -16,7 +16,7 @@ def test_schema_is_shipped_and_valid_toml(capsys):
     out, _ = capsys.readouterr()
     assert out.startswith("# fpad network file (TOML)") and "L{l}.W[i,j]" in out
     d = tomllib.loads(SCHEMA)
-    assert set(d) == {"inputs", "input_shape", "layers", "output", "ad", "params"}
+    assert set(d) == {"description", "inputs", "input_shape", "layers", "output", "ad", "params"}
     assert d["params"]["free"] == ["L1.W", "L1.b"] and "fixed" in d["params"]
 
 
