@@ -20,6 +20,8 @@ from fractions import Fraction
 from fpad.engine import DASK_TIMEOUT_S, DEFAULT_MAX_SECONDS, check_dask_timeout, count
 from fpad.errors import FpadError
 from fpad.network import split_names
+from fpad.rounded.arith import parse_arith
+from fpad.rounded.count import ROUNDED_KEYS, count_rounded
 from fpad.sweeps import long_ints
 
 
@@ -63,6 +65,11 @@ def register(subparsers) -> None:
                      '(needs pip install "fpad[dask]")')
     run.add_argument("--dask-timeout", type=float, default=DASK_TIMEOUT_S, metavar="S",
                      help=f"seconds to wait for the Dask scheduler (default {DASK_TIMEOUT_S:g})")
+    p.add_argument("--arith", metavar="A", default="exact",
+                   help="arithmetic of the forward pass: exact (default, the papers' model) or rounded:"
+                   "mul=F1,acc=F2,out=F3 (products, partial sums, stored values; each F a format, fp32, "
+                   "fp64 or exact), rounded:bf16, rounded:e4m3fn/fp32; adds touched_rounded, flips, "
+                   "ad_branch_wrong and nonfinite (decided point by point: small grids, or --sample N)")
     p.add_argument("--json", action="store_true", help="print one JSON object (no progress bar)")
     p.set_defaults(func=run_count)
 
@@ -88,13 +95,19 @@ def run_count(args) -> int:
     problem = spec.build(fmt, free=free)
     store = None if args.no_store else (args.store or True)
     max_s = None if math.isinf(args.max_seconds) else args.max_seconds
-    res = count(problem, args.method, sample=args.sample, line=args.line, seed=args.seed,
-                level=args.level, chunk_size=args.chunk_size, store=store, dask=args.dask,
-                dask_timeout=args.dask_timeout, max_seconds=max_s,
-                progress=False if args.json else None)
+    arith = parse_arith(args.arith)
+    if arith.exact:
+        res = count(problem, args.method, sample=args.sample, line=args.line, seed=args.seed,
+                    level=args.level, chunk_size=args.chunk_size, store=store, dask=args.dask,
+                    dask_timeout=args.dask_timeout, max_seconds=max_s,
+                    progress=False if args.json else None)
+    else:
+        res = _count_rounded(problem, arith, args, max_s)
     if args.json:
         with long_ints():  # a width-1024 grid has 253^3073 points: JSON integers of any size
             out = res.to_json()
+            out["arith"] = arith.spec
+            out.update({k: v for k, v in res.extra.get("rounded", {}).items() if k in ROUNDED_KEYS})
             out["network"] = spec.source
             out["spec_hash"] = problem.spec_hash
             out["drawn_fixed"] = {"seed": problem.seed, "values": {k: str(v) for k, v in problem.drawn.items()}}
@@ -102,6 +115,15 @@ def run_count(args) -> int:
     else:
         print(render(res, spec.source, _drawn_text(problem)))
     return 0
+
+
+def _count_rounded(problem, arith, args, max_s):
+    """--arith rounded:...: every point decided by the slow exact path (no kernel, no store)."""
+    if args.line or args.dask or args.method != "auto":
+        raise FpadError("--arith rounded:... counts every grid point, or --sample N points, one at a time; "
+                        "it takes no --line, --dask or --method")
+    return count_rounded(problem, arith, sample=args.sample, seed=args.seed, level=args.level,
+                         max_seconds=max_s)
 
 
 def _pct(x) -> str:
@@ -173,6 +195,17 @@ def render(res, source: str, drawn: str | None = None) -> str:
             lo, hi = res.ci[ci_key]
             row += f"   {res.ci['level']:.0%} interval [{_pct(lo)}, {_pct(hi)}]"
         lines.append(row)
+    rounded = res.extra.get("rounded")
+    if rounded:
+        lines.append(f"  under --arith {rounded['arith']} (inputs {rounded['inputs']}):")
+        for key in ROUNDED_KEYS:
+            row = f"  {key:<16}{_int(rounded[key], 16)}"
+            if res.points:
+                row += f"   {_pct(Fraction(rounded[key], res.points)):>10} of points"
+            if key in rounded.get("ci", {}):
+                lo, hi = rounded["ci"][key]
+                row += f"   {res.ci['level']:.0%} interval [{_pct(lo)}, {_pct(hi)}]"
+            lines.append(row)
     lines.append("")
     lines.append(f"  ndf density {'(ESTIMATE) ' if res.is_estimate else ''}{_frac(res.density)};  "
                  f"bound n/|M| = {_frac(res.bound)};  bound holds: {'yes' if res.bound_holds else 'NO'}")
