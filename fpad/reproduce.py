@@ -32,11 +32,36 @@ from fpad.errors import FpadError
 
 @dataclass(frozen=True)
 class Spec:
-    """One analysis: how to run it (quick or full) and how to draw it."""
+    """One analysis: how to run it (quick or full), how to draw it, and the optional extras it
+    needs (``needs``: import names; without them the analysis is skipped, and the report says so)."""
 
     run: Callable[[bool, Callable | None], sweeps.Analysis]
     plot: Callable | None
     what: str
+    needs: tuple[str, ...] = ()
+
+    def missing(self) -> list[str]:
+        import importlib.util
+
+        return [m for m in self.needs if importlib.util.find_spec(m) is None]
+
+
+def _rounded(q, p):
+    from fpad.rounded.sweep import rounded_sweep
+
+    return rounded_sweep(quick=q, samples=100 if q else None, progress=p)
+
+
+def _audit(q, p):
+    from fpad.rounded.sweep import audit_sweep
+
+    return audit_sweep(quick=q, progress=p)
+
+
+def _plot_rounded(a, out):
+    from fpad.rounded.plots import plot_rounded
+
+    return plot_rounded(a, out)
 
 
 ANALYSES: dict[str, Spec] = {
@@ -56,6 +81,10 @@ ANALYSES: dict[str, Spec] = {
                       "inc with and without bias parameters, exhaustive"),
     "ad_map": Spec(lambda q, p: sweeps.ad_maps(quick=q, progress=p), plots.plot_ad_maps,
                    "every point of M x M: clean / ndf / inc"),
+    "rounded": Spec(_rounded, _plot_rounded, "rounded arithmetic: touched_rounded, flips, ad_branch_wrong "
+                    "against width (sampled, each point exact)"),
+    "audit": Spec(_audit, None, "PyTorch's autograd at every grid point per op spelling and dtype, classified "
+                  "exactly", needs=("torch",)),
 }
 
 
@@ -161,6 +190,13 @@ def _run_one(name, quick, progress, done, tables, names, out) -> None:
     """Run one analysis, write its figures and result file, rewrite the report."""
     res_dir, fig_dir = out / "results", out / "figures"
     spec = ANALYSES[name]
+    if spec.missing():
+        need = ", ".join(spec.missing())
+        done[name] = {"skipped": f"needs {need}, not installed: pip install \"fpad[train]\"", "figures": []}
+        if progress:
+            progress(f"[{len(done)}/{len(names)}] {name}: skipped ({done[name]['skipped']})")
+        atomic_write(out / "report.md", render_report(tables, names, done, quick, complete=len(done) == len(names)))
+        return
     if progress:
         progress(f"[{len(done) + 1}/{len(names)}] {name}: {spec.what}")
     a = spec.run(quick, progress)
@@ -218,6 +254,9 @@ def render_report(tables: dict, names: list[str], done: dict, quick: bool, compl
     for name in names:
         if name not in done:
             body += [f"## {name}", "", "_missing: not completed in this run_", ""]
+            continue
+        if "skipped" in done[name]:
+            body += [f"## {name}", "", f"_skipped: {done[name]['skipped']}_", ""]
             continue
         a = tables[name]
         body += [f"## {name}: {a.title}", ""]

@@ -293,7 +293,8 @@ def check_precision_budget(formats, budget_s: float = DEFAULT_BUDGET_S) -> None:
 #   counterexample  the all-grid network has 2|M| neurons, classified at each of |M| points by
 #                   the oracle (about 4e-5 s x |M|^2 per proxy: 1024 values, 2 minutes).
 #   inc_table       exhaustive cells of up to |M|^4 points (253^4 = 4.1e9, seconds to minutes).
-MAX_VALUES = {"ad_map": 4096, "counterexample": 1024, "inc_table": 253}
+#   audit           every grid point through PyTorch and fpad's oracle, 2 free parameters.
+MAX_VALUES = {"ad_map": 4096, "counterexample": 1024, "inc_table": 253, "audit": 1024}
 
 
 def check_formats_budget(analysis: str, formats) -> None:

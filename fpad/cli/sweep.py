@@ -19,7 +19,7 @@ from fpad.errors import FpadError
 from fpad.reproduce import (ANALYSES, Spec, write_figures, atomic_write, check_out_dir, markdown_table,
                             stderr_progress)
 
-KINDS = ("precision", "width", "batch", "tightness", "counterexample", "inc-table", "ad-map")
+KINDS = ("precision", "width", "batch", "tightness", "counterexample", "inc-table", "ad-map", "rounded", "audit")
 
 
 def _ints(values, what):
@@ -43,9 +43,10 @@ def register(subparsers) -> None:
         "fpad sweep ad-map --formats e3m2 --out DIR | fpad sweep inc-table --json")
     p.add_argument("kind", choices=KINDS, metavar="KIND", help=" | ".join(KINDS))
     p.add_argument("--formats", nargs="+", metavar="F", help="formats (default: the analysis's own)")
-    p.add_argument("--widths", nargs="+", metavar="N", help="width: exact one-hidden-layer widths")
+    p.add_argument("--widths", nargs="+", metavar="N", help="width: exact one-hidden-layer widths; rounded: widths")
     p.add_argument("--deep-widths", nargs="*", metavar="N", help="width: two-hidden-layer widths (sampled)")
-    p.add_argument("--samples", type=int, metavar="N", help="width: points sampled per two-hidden-layer network")
+    p.add_argument("--samples", type=int, metavar="N",
+                   help="width: points sampled per two-hidden-layer network; rounded: points per cell")
     p.add_argument("--seed", type=int, default=0, help="width: sampling seed (default 0)")
     p.add_argument("--batches", nargs="+", metavar="B", help="batch: minibatch sizes")
     p.add_argument("--quick", action="store_true", help="the quick defaults of fpad reproduce --quick")
@@ -90,6 +91,18 @@ def handler(args) -> int:
     elif k == "inc-table":
         a = sweeps.inc_table(**kw)
         spec = ANALYSES["inc_table"]
+    elif k == "rounded":
+        from fpad.rounded.sweep import rounded_sweep
+
+        widths = _ints(args.widths, "--widths") if args.widths else None
+        a = rounded_sweep(widths=widths, samples=args.samples, seed=args.seed, **kw)
+        spec = ANALYSES["rounded"]
+    elif k == "audit":
+        from fpad.rounded.sweep import audit_sweep, check_torch
+
+        check_torch()
+        a = audit_sweep(**kw)
+        spec = ANALYSES["audit"]
     else:
         a = sweeps.ad_maps(**kw)
         spec = ANALYSES["ad_map"]

@@ -106,10 +106,13 @@ def classify_rounded(problem, free_values, arith: Arith, nodes=None) -> PointVer
 
 
 def count_rounded(problem, arith: Arith, *, sample: int | None = None, seed: int = 0, level: float = 0.95,
-                  max_seconds: float | None = 3600.0, progress=None):
+                  max_seconds: float | None = 3600.0, progress=None, value_range: Fraction | None = None):
     """Exact-model and rounded counts over the whole grid, or over ``sample`` uniform points (a
     labelled estimate). Returns a :class:`fpad.results.CountResult` whose ``extra["rounded"]``
-    holds the rounded counts and ``arith``."""
+    holds the rounded counts and ``arith``. ``value_range=r`` restricts every free parameter to
+    the format's values in [-r, r] (``M`` itself otherwise; the restriction is recorded): uniform
+    draws from all of M put most points beyond any trained network's scale, where the rounded pass
+    simply overflows."""
     from fpad.estimate import clopper_pearson, sample_interval, sample_indices
     from fpad.results import CountResult
 
@@ -117,6 +120,8 @@ def count_rounded(problem, arith: Arith, *, sample: int | None = None, seed: int
         raise FpadError("count_rounded needs a rounded arithmetic (exact counts go through fpad.engine.count)")
     t0 = time.perf_counter()
     vals = problem.fmt.values_fraction()
+    if value_range is not None:
+        vals = [v for v in vals if abs(v) <= value_range]
     m, k = len(vals), len(problem.free)
     n_points = m ** k
     n = n_points if sample is None else sample
@@ -160,6 +165,7 @@ def count_rounded(problem, arith: Arith, *, sample: int | None = None, seed: int
         if progress and j % 1000 == 999:
             progress(j + 1, n)
     rounded = {"arith": arith.spec, "inputs": f"rounded to {arith.out.name} first",
+               "values": "all of M" if value_range is None else f"M in [-{value_range}, {value_range}] ({m} values)",
                **{key: c[key] for key in ROUNDED_KEYS}}
     ci = None
     extra = {"rounded": rounded}
