@@ -562,6 +562,8 @@ def _run_dask(client, compiled, plan: Plan, todo, finished) -> None:
 
 # -- result -----------------------------------------------------------------------------------
 def _result(problem, n_points, plan, kern, done, extra, level, line, seed, elapsed) -> CountResult:
+    from fpad.sweeps import exact_str  # grids of 253^3073 points: str() would refuse
+
     total = None
     for i in range(plan.n_chunks):  # chunk order: see the module docstring
         c = kern.ChunkCounts.from_json(done[i]["counts"])
@@ -572,13 +574,13 @@ def _result(problem, n_points, plan, kern, done, extra, level, line, seed, elaps
         from fpad.estimate import sample_interval
 
         ci = sample_interval(total.ndf, total.inc, total.points, level)
-        extra.update(grid_points=str(n_points), seed=seed, sample=plan.work)
+        extra.update(grid_points=exact_str(n_points), seed=seed, sample=plan.work)
     elif plan.method == "line":
         from fpad.estimate import line_interval
 
         lines = [row for i in range(plan.n_chunks) for row in done[i]["lines"]]
         ci = line_interval(lines, fmt.n_values, level)
-        extra.update(grid_points=str(n_points), seed=seed, line=line, lines=len(lines))
+        extra.update(grid_points=exact_str(n_points), seed=seed, line=line, lines=len(lines))
     fallback = getattr(total, "fallback", None)
     if fallback is not None:
         extra["fallback"] = fallback

@@ -115,6 +115,7 @@ def count_rounded(problem, arith: Arith, *, sample: int | None = None, seed: int
     simply overflows."""
     from fpad.estimate import clopper_pearson, sample_interval, sample_indices
     from fpad.results import CountResult
+    from fpad.sweeps import exact_str
 
     if arith.exact:
         raise FpadError("count_rounded needs a rounded arithmetic (exact counts go through fpad.engine.count)")
@@ -173,7 +174,7 @@ def count_rounded(problem, arith: Arith, *, sample: int | None = None, seed: int
         ci = sample_interval(c["ndf"], c["inc"], n, level)
         finite = n - c["nonfinite"]
         rounded["ci"] = {key: list(clopper_pearson(c[key], finite, level)) for key in ROUNDED_KEYS[:3]}
-        extra.update(grid_points=str(n_points), seed=seed, sample=n)
+        extra.update(grid_points=exact_str(n_points), seed=seed, sample=n)
     return CountResult(format=problem.fmt.name, M=m, free=problem.free_names, points=n, touched=c["touched"],
                        ndf=c["ndf"], inc=c["inc"], clarke_ok=c["clarke_ok"], kinks_total=problem.kinks_total,
                        method="exhaustive" if sample is None else "sample", elapsed_s=time.perf_counter() - t0,
