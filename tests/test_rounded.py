@@ -156,3 +156,26 @@ def test_cli_arith(capsys):
     assert r["arith"] == "rounded:mul=e2m1,acc=e2m1,out=e2m1" and r["nonfinite"] == 0
     assert main(["count", "--example", "lemma3", "--format", "e2m1", "--arith", "rounded:q9"]) == 2
     assert capsys.readouterr()[1].count("\n") == 1
+
+
+@pytest.mark.parametrize("name", ["e4m3fn", "e5m2", "e4m3fnuz", "e4m3", "e3m4", "e2m1", "e3m2", "bf16", "fp16",
+                                  "e3m1fn", "e8m0"])
+def test_integer_rounding_equals_the_formats_exact_twin(name):
+    """Rounding uses an integer algorithm (fast) where the format follows the IEEE scheme; it
+    must equal Format.round_exact on every midpoint, its neighbours and overflow, and at random."""
+    import math
+
+    f, r = get_format(name), Rounding(name)
+    vals = f.values_fraction()
+    if len(vals) > 1000:
+        vals = vals[:300] + vals[len(vals) // 2 - 300:len(vals) // 2 + 300] + vals[-300:]
+    rng = random.Random(11)
+    qs = [f_ for v, w in zip(vals, vals[1:]) for m in [(v + w) / 2] for f_ in (m, m + Fraction(1, 10**40), m - Fraction(1, 10**40))]
+    qs += [Fraction(rng.randrange(-10**12, 10**12), rng.randrange(1, 10**12)) * Fraction(2) ** rng.randrange(-140, 140)
+           for _ in range(500)]
+    top = Fraction(f.max)
+    qs += [top * Fraction(1000001, 1000000), -top * 3 / 2, top + top / 2 ** (f.p + 1), top]
+    for q in qs:
+        a, b = r(q), f.round_exact(q)
+        b = Fraction(b) if math.isfinite(b) else b
+        assert a == b or (math.isnan(a) and math.isnan(b)), (name, q, a, b)

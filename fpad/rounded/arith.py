@@ -13,6 +13,7 @@ formats; an integer algorithm for binary32/binary64, which fpad's tabulated form
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -26,27 +27,31 @@ ALIASES = {"float32": "fp32", "float64": "fp64", "binary32": "fp32", "binary64":
 INF = math.inf
 
 
+def _round_unbounded(q: Fraction, p: int, emin: int) -> Fraction:
+    """``q`` rounded once to precision ``p`` with subnormals below ``2^emin`` and no largest
+    exponent, ties to even: integer arithmetic only."""
+    if q == 0:
+        return q
+    num, den = abs(q.numerator), q.denominator
+    e = num.bit_length() - den.bit_length()  # 2^(e-1) < num/den < 2^(e+1)
+    if (num << max(-e, 0)) < (den << max(e, 0)):
+        e -= 1  # now 2^e <= num/den < 2^(e+1)
+    qe = max(e, emin) - (p - 1)  # the spacing of representable values around q is 2^qe
+    n, rem = divmod(num << max(-qe, 0), den << max(qe, 0))
+    twice, d = 2 * rem, den << max(qe, 0)
+    if twice > d or (twice == d and n & 1):
+        n += 1
+    r = Fraction(n << qe) if qe >= 0 else Fraction(n, 1 << -qe)
+    return r if q > 0 else -r
+
+
 def round_binary(q: Fraction, p: int, emin: int, emax: int):
     """``q`` rounded once to the IEEE binary format with precision ``p``, normal exponents
     ``emin..emax`` and subnormals: a Fraction, or +-inf on overflow. Ties to even."""
-    if q == 0:
-        return Fraction(0)
-    a = abs(q)
-    e = a.numerator.bit_length() - a.denominator.bit_length()  # 2^e <= a < 2^(e+2)
-    if Fraction(2) ** e > a:
-        e -= 1
-    elif Fraction(2) ** (e + 1) <= a:
-        e += 1
-    quantum_exp = max(e, emin) - (p - 1)  # the spacing of representable values around a
-    scaled = a / Fraction(2) ** quantum_exp
-    n, rem = divmod(scaled.numerator, scaled.denominator)
-    twice = 2 * rem
-    if twice > scaled.denominator or (twice == scaled.denominator and n % 2 == 1):
-        n += 1
-    r = n * Fraction(2) ** quantum_exp
-    if r > (2 - Fraction(2) ** (1 - p)) * Fraction(2) ** emax:
+    r = _round_unbounded(q, p, emin)
+    if abs(r) > (2 - Fraction(2) ** (1 - p)) * Fraction(2) ** emax:
         return INF if q > 0 else -INF
-    return r if q > 0 else -r
+    return r
 
 
 @dataclass(frozen=True)
@@ -61,16 +66,37 @@ class Rounding:
 
             get_format(self.name)  # an unknown name is refused here, naming the accepted ones
 
+    @functools.cached_property
+    def _plan(self):
+        """(p, emin, largest value, what overflow gives) for the integer rounding, or None to
+        use :meth:`fpad.formats.Format.round_exact` (formats whose rules the IEEE scheme does not
+        cover: no subnormals, no zero, unsigned, ties up)."""
+        if self.name in _IEEE:
+            p, emin, emax = _IEEE[self.name]
+            return p, emin, (2 - Fraction(2) ** (1 - p)) * Fraction(2) ** emax, INF
+        from fpad.formats import get_format
+
+        f = get_format(self.name)
+        if not (f.signed and f.zero and f.subnormals and f.ties == "even"):
+            return None
+        over = f.overflow_value()
+        return f.p, f.emin, Fraction(f.max), (Fraction(over) if math.isfinite(over) else over)
+
     def __call__(self, q):
         """``q`` (a Fraction, or +-inf / nan) rounded: a Fraction, or a float inf / nan."""
         if not isinstance(q, Fraction) or self.name == "exact":
             return q  # inf and nan stay what they are
-        if self.name in _IEEE:
-            return round_binary(q, *_IEEE[self.name])
-        from fpad.formats import get_format
+        plan = self._plan
+        if plan is None:
+            from fpad.formats import get_format
 
-        r = get_format(self.name).round_exact(q)
-        return Fraction(r) if math.isfinite(r) else r
+            r = get_format(self.name).round_exact(q)
+            return Fraction(r) if math.isfinite(r) else r
+        p, emin, top, over = plan
+        r = _round_unbounded(q, p, emin)
+        if abs(r) <= top:  # overflow: the magnitude rounded with an unbounded exponent exceeds max
+            return r
+        return over if isinstance(over, float) and math.isnan(over) else (over if q > 0 else -over)
 
 
 @dataclass(frozen=True)
