@@ -11,7 +11,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from fpad.ad import ad_gradient  # noqa: E402
-from fpad.audit.torch_audit import _torch_fn, audit, kink_derivatives, variants  # noqa: E402
+from fpad.audit import core  # noqa: E402
+from fpad.audit.torch_audit import audit, kink_derivatives, network_fn, variants  # noqa: E402
 from fpad.formats import get_format  # noqa: E402
 from fpad.network import NetworkSpec  # noqa: E402
 from fpad.proxies import get_proxy  # noqa: E402
@@ -40,12 +41,14 @@ def test_float64_gradients_are_fpads_ad_with_the_ops_measured_kink_rule(act, spe
     inputs = (("3",), ("-3",)) if act != "relu" else (("1",), ("-0.5",))
     p = _problem("e2m1", act, inputs)
     act_obj = p.spec.layers[0].activation
-    measured = kink_derivatives(act, spelling, act_obj.kinks, "float64")
+    measured = [Fraction(d) for d in kink_derivatives(variants()[act][spelling], [float(k) for k in act_obj.kinks],
+                                                      "float64")]
     rule = "const:" + ",".join(str(d) for d in measured) if len(set(measured)) > 1 else f"const:{measured[0]}"
     proxy = get_proxy(f"const:{measured[0]}") if len(set(measured)) == 1 else None
     if proxy is None:
         pytest.skip(f"{spelling} takes different values at its kinks ({rule}); one const proxy cannot say it")
-    f = _torch_fn(p, {act: variants()[act][spelling], "identity": variants()["identity"]["identity"]}, torch.float64)
+    f = network_fn(core.dense_arrays(p), {act: variants()[act][spelling], "identity": variants()["identity"]["identity"]},
+                   "float64")
     from torch.func import grad
 
     vals = p.fmt.values_fraction()
@@ -64,3 +67,17 @@ def test_audit_refuses_what_it_cannot_write_in_torch():
     spec = NetworkSpec.from_dict(one_hidden_spec(1, act="abs", free=["L1.b"]))
     with pytest.raises(FpadError, match="knows relu, relu6, hardsigmoid"):
         audit(spec.build(get_format("e2m1")))
+
+
+def test_jax_float64_relu_equals_fpads_ad_and_its_kink_rule_explains_the_rest():
+    pytest.importorskip("jax")
+    from fpad.audit import jax_audit
+
+    p = _problem()
+    res = jax_audit.audit(p, dtypes=("float64",), spellings={"relu": ["jax.nn.relu", "jnp.maximum(x, 0)"]})
+    by = {r["ops"]: r for r in res["rows"]}
+    assert by["jax.nn.relu"]["equal_ad"] == 63**2
+    mx = by["jnp.maximum(x, 0)"]
+    assert mx["equal_ad"] + mx["kink_rule"] == 63**2  # only its own rule at kinks differs, never a branch
+    measured = res["kink_derivatives"]["jax jnp.maximum(x, 0) (float64)"]
+    assert (mx["kink_rule"] == 0) == (measured == ["0"])  # a kink rule of 0 is PyTorch's proxy: nothing differs

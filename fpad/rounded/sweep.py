@@ -5,8 +5,8 @@
   ``touched_rounded``, ``flips`` and ``ad_branch_wrong`` against width, from sampled grid points
   (each decided exactly; 95% Clopper-Pearson intervals), beside the exact model's touched / ndf /
   inc of the same points and its bound n/|M| (inc = 0 in the exact model: bias, one sample).
-* :func:`audit_sweep`: :func:`fpad.audit.torch_audit.audit` on small built-in networks over
-  whole grids (PyTorch needed; skipped with a note without it).
+* :func:`audit_sweep`: :func:`fpad.audit.core.run` with PyTorch (and JAX when installed) on small
+  built-in networks over whole grids (PyTorch needed; skipped with a note without it).
 """
 
 from __future__ import annotations
@@ -82,25 +82,37 @@ AUDIT_NETWORKS = {
 
 
 def audit_sweep(formats=("e4m3fn",), quick: bool = False, progress=None) -> Analysis:
-    from fpad.audit.torch_audit import CLASSES, audit
+    """The audit of every framework installed (PyTorch; JAX when present) on :data:`AUDIT_NETWORKS`."""
+    import importlib.util
+
+    from fpad.audit import core, torch_audit
 
     t0 = time.perf_counter()
     formats = ("e2m1",) if quick and formats == ("e4m3fn",) else formats
+    adapters = [torch_audit]
+    if importlib.util.find_spec("jax") is not None:
+        from fpad.audit import jax_audit
+
+        adapters.append(jax_audit)
     rows, kinks = [], {}
     for f in formats:
         for name, build in AUDIT_NETWORKS.items():
-            _say(progress, f"audit: {name} over {f}")
-            res = audit(NetworkSpec.from_dict(build()).build(get_format(f)))
-            rows += [{"network": name, "format": f, **r} for r in res["rows"]]
-            kinks.update(res["kink_derivatives"])
-    a = Analysis("audit", "PyTorch's autograd at every grid point, classified exactly",
-                 ["network", "format", "dtype", "ops", "points", *CLASSES], rows)
+            problem = NetworkSpec.from_dict(build()).build(get_format(f))
+            for adapter in adapters:
+                _say(progress, f"audit: {name} over {f}, {adapter.NAME}")
+                res = adapter.audit(problem)
+                rows += [{"network": name, "format": f, **r} for r in res["rows"]]
+                kinks.update(res["kink_derivatives"])
+    a = Analysis("audit", "Framework autograd (PyTorch, JAX) at every grid point, classified exactly",
+                 ["network", "format", "framework", "dtype", "ops", "points", *core.CLASSES], rows)
     a.data = {"kink_derivatives": kinks}
     a.notes += [
         "equal_ad: = fpad's exact AD with PyTorch's proxies; equal_dp: = the true derivative only; rounding: "
         "the exact forward's branches, no kink touched; kink_rule: same branches at a touched kink (the op's "
         "own derivative there); wrong_branch: some activation input computed on another piece.",
         "kink derivatives measured per op and dtype: " + "; ".join(f"{k}: {v}" for k, v in kinks.items() if v),
+        "frameworks: " + ", ".join(a.NAME for a in adapters) + ("" if len(adapters) > 1 else
+                                                                 ' (JAX not installed: pip install "fpad[jax]")'),
     ]
     return _done(a, t0, progress)
 
