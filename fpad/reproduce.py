@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fpad import plots, sweeps
+from fpad.cost import analyses as cost_analyses
 from fpad.errors import FpadError
 
 
@@ -56,6 +57,13 @@ ANALYSES: dict[str, Spec] = {
                       "inc with and without bias parameters, exhaustive"),
     "ad_map": Spec(lambda q, p: sweeps.ad_maps(quick=q, progress=p), plots.plot_ad_maps,
                    "every point of M x M: clean / ndf / inc"),
+    # issue 12 (fpad.cost); the two torch analyses are skipped with a note when torch is absent
+    "cost_overhead": Spec(cost_analyses.overhead, cost_analyses.plotter("overhead"),
+                          "backprop's overhead ratio omega vs depth / width / batch, measured and op-count"),
+    "cost_directional": Spec(cost_analyses.directional, cost_analyses.plotter("directional"),
+                             "p directional derivatives (jvp) vs p, beside backprop"),
+    "cost_clarke": Spec(cost_analyses.clarke, cost_analyses.plotter("clarke"),
+                        "exact Clarke set of ReLU programs at 0 vs p, and two cheap AD-conservative elements"),
 }
 
 

@@ -4,6 +4,8 @@
     fpad sweep width --formats e4m3fn bf16 --widths 1 8 64 1024 --deep-widths 1 2 4 --samples 500
     fpad sweep batch --formats e4m3fn --batches 1 2 4 8
     fpad sweep tightness | counterexample | inc-table | ad-map [--formats ...] [--out DIR] [--json]
+    fpad sweep overhead [--depths ...] [--widths ...] [--batches ...] [--threads 1] [--json]   (fpad.cost)
+    fpad sweep directional [--ps ...] [--relu-ps ...] | clarke [--ps ...] [--networks N]
 
 Prints the table (Markdown) or, with ``--json``, the result object; with ``--out DIR`` also writes
 DIR/results/<analysis>.json and the figure into DIR/figures. Ranges that would exceed the time
@@ -15,11 +17,12 @@ from __future__ import annotations
 import json
 
 from fpad import plots, sweeps
+from fpad.cost import analyses as cost_analyses
 from fpad.errors import FpadError
 from fpad.reproduce import (ANALYSES, Spec, write_figures, atomic_write, check_out_dir, markdown_table,
                             stderr_progress)
 
-KINDS = ("precision", "width", "batch", "tightness", "counterexample", "inc-table", "ad-map")
+KINDS = ("precision", "width", "batch", "tightness", "counterexample", "inc-table", "ad-map", *cost_analyses.KINDS)
 
 
 def _ints(values, what):
@@ -42,6 +45,19 @@ def register(subparsers) -> None:
     p.add_argument("--samples", type=int, metavar="N", help="width: points sampled per two-hidden-layer network")
     p.add_argument("--seed", type=int, default=0, help="width: sampling seed (default 0)")
     p.add_argument("--batches", nargs="+", metavar="B", help="batch: minibatch sizes")
+    c = p.add_argument_group("overhead | directional | clarke (fpad.cost; overhead and directional need "
+                             "PyTorch: pip install 'fpad[train]')")
+    c.add_argument("--depths", nargs="+", type=int, metavar="L", help="overhead: hidden-layer counts")
+    c.add_argument("--programs", nargs="+", metavar="NAME", help="overhead: hidden programs (relu relu_d0 relu_d1 "
+                   "abs hardtanh maxpool maxout)")
+    c.add_argument("--features", type=int, default=64, choices=(64, 784), help="overhead: 64 (digits) or 784 "
+                   "(upsampled to 28 x 28)")
+    c.add_argument("--threads", type=int, metavar="N", help="torch threads, pinned (default 1)")
+    c.add_argument("--repeats", type=int, metavar="N", help="timed repeats per row (default 15; 5 with --quick)")
+    c.add_argument("--ps", nargs="+", type=int, metavar="P", help="directional: MLP direction counts; clarke: "
+                   "input dimensions")
+    c.add_argument("--relu-ps", nargs="+", type=int, metavar="P", help="directional: dimensions of ReLU(Ax)")
+    c.add_argument("--networks", type=int, metavar="N", help="clarke: random networks per p")
     p.add_argument("--quick", action="store_true", help="the quick defaults of fpad reproduce --quick")
     p.add_argument("--out", metavar="DIR", help="also write DIR/results/<analysis>.json and DIR/figures/*.png")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -57,7 +73,12 @@ def handler(args) -> int:
         for f in args.formats:
             sweeps.get_format(f)  # unknown format: refused before any work
     k = args.kind
-    if k == "width":
+    if k in cost_analyses.KINDS:
+        args.widths = _ints(args.widths, "--widths") if args.widths else None
+        args.batches = _ints(args.batches, "--batches") if args.batches else None
+        a = cost_analyses.run_sweep(args, prog)
+        spec = Spec(None, cost_analyses.plotter(k), "")
+    elif k == "width":
         widths = _ints(args.widths, "--widths") if args.widths else None
         deep = _ints(args.deep_widths, "--deep-widths") if args.deep_widths is not None else None
         sweeps.check_width_budget(widths or [1024], deep if deep is not None else [8], args.samples or 1000,

@@ -34,6 +34,7 @@ DEFAULT = {"depth": 2, "width": 256, "batch": 128}
 FULL = {"depth": [1, 2, 4, 8, 16], "width": [8, 32, 128, 512, 2048], "batch": [1, 4, 16, 64, 256, 1024]}
 QUICK = {"depth": [1, 4, 16], "width": [8, 128, 1024], "batch": [1, 32, 512]}
 CLASSES = 10
+LIMITS = {"depth": 64, "width": 8192, "batch": 8192}  # beyond: minutes per row, or out of memory
 FEATURES = (64, 784)
 COLUMNS = ["sweep", "value", "depth", "width", "batch", "features", "variant", "omega_time", "omega_time_iqr",
            "omega_time_graph", "omega_ops", "t_fwd_s", "t_fwdbwd_s", "aten_ops_fwd", "dispatch_share", "regime"]
@@ -196,6 +197,10 @@ def overhead_sweep(*, quick: bool = False, depths=None, widths=None, batches=Non
     base = QUICK if quick else FULL
     grid = {"depth": list(depths or base["depth"]), "width": list(widths or base["width"]),
             "batch": list(batches or base["batch"])}
+    for sweep, values in grid.items():
+        bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= LIMITS[sweep]]
+        if bad:
+            raise FpadError(f"{sweep} values must be integers in 1..{LIMITS[sweep]}, got {bad}")
     variants = list(opcount.VARIANTS if variants is None else variants)
     for v in variants:
         if v not in opcount.VARIANTS:

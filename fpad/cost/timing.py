@@ -64,20 +64,21 @@ def calibrate(fn, min_block_s: float, max_inner: int = 10_000) -> int:
 def paired_times(fns: dict, *, repeats: int, warmup: int = 3, min_block_s: float = 0.01) -> dict:
     """Per-call seconds of each callable, one list of ``repeats`` values per name, interleaved.
 
-    Every callable runs ``warmup`` times first (not timed); the block size is calibrated on the
-    slowest callable so that every block of a repeat has the same number of calls.
+    Every callable runs ``warmup`` times first (not timed) and gets its own block size (a fast
+    forward and a slow p-direction sweep both get blocks of about ``min_block_s``); ``"_inner"``
+    maps each name to its block size.
     """
     if repeats < 1 or warmup < 0:
         raise ValueError("repeats >= 1 and warmup >= 0")
     for fn in fns.values():
         for _ in range(warmup):
             fn()
-    inner = min(calibrate(fn, min_block_s) for fn in fns.values())
+    inner = {k: calibrate(fn, min_block_s) for k, fn in fns.items()}
     names = list(fns)
     out = {k: [] for k in names}
     for r in range(repeats):
         for k in (names if r % 2 == 0 else names[::-1]):
-            out[k].append(_block(fns[k], inner))
+            out[k].append(_block(fns[k], inner[k]))
     out["_inner"] = inner
     return out
 
