@@ -209,15 +209,28 @@ def clarke_sweep(*, quick: bool = False, ps=None, networks: int | None = None, h
         "path = the path element; pair = both elements of the pair (networks with a path only).",
         "refused: networks where the oracle stopped after fpad.oracle.MAX_CHOICES explored choices.",
     ]
-    if len(rows) > 1 and rows[0]["oracle_s_median"] and rows[-1]["oracle_s_median"]:
-        g = (rows[-1]["oracle_s_median"] / rows[0]["oracle_s_median"]) ** (1 / (rows[-1]["p"] - rows[0]["p"]))
-        notes.append(f"exact oracle: median time x{g:.2f} per unit of p from p = {rows[0]['p']} to {rows[-1]['p']}; "
-                     f"explored choices median {rows[0]['explored_median']} -> {rows[-1]['explored_median']}.")
+    growth = {k: float(np.exp(log_slope(rows, k))) if log_slope(rows, k) is not None else None
+              for k in ("oracle_s_median", "explored_median")}
+    growth["poly_s_median_exponent"] = log_slope(rows, "poly_s_median", log_p=True)
+    if growth["oracle_s_median"] is not None:
+        notes.append(f"growth (least-squares fits over p >= 2): exact oracle time x{growth['oracle_s_median']:.2f} per "
+                     f"unit of p, explored choices x{growth['explored_median']:.2f} per unit of p (machine-independent); "
+                     f"the polynomial-time pair's time ~ p^{growth['poly_s_median_exponent']:.2f}.")
     a = Analysis(name="cost_clarke", title="exact Clarke subdifferential at 0 vs the polynomial-time AD pair",
                  columns=COLUMNS, rows=rows, notes=notes, provenance=provenance(),
-                 data={"hidden_layers": hidden_layers, "seed": seed})
+                 data={"hidden_layers": hidden_layers, "seed": seed, "growth_per_p": growth})
     a.elapsed_s = time.perf_counter() - t0
     return a
+
+
+def log_slope(rows, key: str, log_p: bool = False, p_min: int = 2) -> float | None:
+    """Least-squares slope of log rows[key] against p (``log_p``: against log p) over p >= p_min:
+    exp(slope) is a growth factor per unit of p, the log-log slope an exponent."""
+    pts = [(r["p"], r[key]) for r in rows if r["p"] >= p_min and r.get(key)]
+    if len(pts) < 2:
+        return None
+    xs = [np.log(p) if log_p else p for p, _ in pts]
+    return float(np.polyfit(xs, np.log([v for _, v in pts]), 1)[0])
 
 
 def _row(p: int, networks: int, refused: int, st: list[dict]) -> dict:

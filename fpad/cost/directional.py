@@ -197,8 +197,7 @@ def directional_sweep(*, quick: bool = False, mlp_ps=None, relu_ps=None, threads
     for prog, ps in grid.items():
         if any(not 1 <= p <= LIMITS[prog] for p in ps):
             raise FpadError(f"{prog}: p must be an integer in 1..{LIMITS[prog]}, got {ps}")
-    repeats = repeats or (5 if quick else 11)
-    min_block_s = min_block_s if min_block_s is not None else (0.004 if quick else 0.02)
+    repeats, min_block_s = timing.settings(quick, repeats, min_block_s, full_repeats=11)
     t0 = time.perf_counter()
     rows = []
     with timing.pinned_threads(threads) as n_threads:

@@ -207,10 +207,7 @@ def overhead_sweep(*, quick: bool = False, depths=None, widths=None, batches=Non
             raise FpadError(f"unknown hidden-layer program {v!r}; accepted: {', '.join(opcount.VARIANTS)}")
     if features not in FEATURES:
         raise FpadError(f"--features must be 64 or 784, got {features}")
-    if threads < 1:
-        raise FpadError(f"--threads must be a positive integer, got {threads}")
-    repeats = repeats or (5 if quick else 15)
-    min_block_s = min_block_s if min_block_s is not None else (0.004 if quick else 0.02)
+    repeats, min_block_s = timing.settings(quick, repeats, min_block_s, full_repeats=15)
     t0 = time.perf_counter()
     rows = []
     with timing.pinned_threads(threads) as n_threads:
@@ -250,6 +247,20 @@ def overhead_notes(rows, threads: int, features: int) -> list[str]:
     if rs:
         notes.append("hidden programs at the default size: " + ", ".join(
             f"{r['value']} {r['omega_time']:.2f} (ops {r['omega_ops']:.3f})" for r in rs))
+        by = {r["value"]: r for r in rs}
+        if "relu_d0" in by and "relu_d1" in by:
+            d0, d1 = by["relu_d0"], by["relu_d1"]
+            notes.append(f"kink choice: ReLU'(0) = 0 gives omega {d0['omega_time']:.2f} (IQR {d0['omega_time_q25']:.2f}.."
+                         f"{d0['omega_time_q75']:.2f}), ReLU'(0) = 1 gives {d1['omega_time']:.2f} (IQR "
+                         f"{d1['omega_time_q25']:.2f}..{d1['omega_time_q75']:.2f}), the same custom Function; "
+                         "the op count is identical by construction.")
+        for r in rs:
+            slow = r["t_fwd_graph_s"] / r["t_fwd_s"]
+            if slow >= 1.5:
+                notes.append(f"{r['value']}: the forward that records the graph takes {slow:.1f}x the plain forward "
+                             f"(the same number of aten ops, {r['aten_ops_fwd']}, runs in both; cause not "
+                             f"investigated), so omega against it is {r['omega_time_graph']:.2f}, "
+                             f"against the plain forward {r['omega_time']:.2f}.")
     notes.append(f"A row is flagged 'dispatch' when the same program with every size set to 1 (same framework "
                  f"calls, no arithmetic to speak of) takes >= {timing.DISPATCH_FLAG:.0%} of its forward or of its "
                  "forward + backward time: there omega measures Python/framework overhead, not arithmetic.")

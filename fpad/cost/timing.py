@@ -30,6 +30,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from fpad import sweeps
+from fpad.errors import FpadError
 
 DISPATCH_FLAG = 0.5
 NOISE_NOTE = ("Timings come from a 2-core machine shared with other processes working at the same time: "
@@ -89,9 +90,20 @@ def ratio_stats(num: list, den: list) -> dict:
     return {"median": q50, "q25": q25, "q75": q75, "iqr": q75 - q25}
 
 
+def settings(quick: bool, repeats: int | None, min_block_s: float | None, full_repeats: int) -> tuple[int, float]:
+    """(repeats, block seconds): the caller's values, else 5 repeats of 4 ms blocks with ``quick``
+    and ``full_repeats`` of 20 ms blocks without."""
+    if repeats is not None and repeats < 1:
+        raise FpadError(f"--repeats must be a positive integer, got {repeats}")
+    return repeats or (5 if quick else full_repeats), min_block_s if min_block_s is not None else (
+        0.004 if quick else 0.02)
+
+
 @contextmanager
 def pinned_threads(threads: int):
     """``torch.set_num_threads(threads)`` for the duration, restored afterwards."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise FpadError(f"--threads must be a positive integer, got {threads!r}")
     import torch
 
     old = torch.get_num_threads()
