@@ -37,7 +37,8 @@ from fpad.errors import FpadError
 from fpad.graph import Program
 from fpad.oracle import classify_program
 from fpad.proxies import get_proxy
-from fpad.sweeps import Analysis, provenance
+from fpad.cost.timing import machine_provenance
+from fpad.sweeps import Analysis
 
 FULL_PS = [1, 2, 3, 4, 5, 6, 7]
 QUICK_PS = [1, 2, 3, 4, 5]
@@ -218,7 +219,7 @@ def clarke_sweep(*, quick: bool = False, ps=None, networks: int | None = None, h
                      f"unit of p, explored choices x{growth['explored_median']:.2f} per unit of p (machine-independent); "
                      f"the polynomial-time pair's time ~ p^{growth['poly_s_median_exponent']:.2f}.")
     a = Analysis(name="cost_clarke", title="exact Clarke subdifferential at 0 vs the polynomial-time AD pair",
-                 columns=COLUMNS, rows=rows, notes=notes, provenance=provenance(),
+                 columns=COLUMNS, rows=rows, notes=notes, provenance=machine_provenance(with_torch=False),
                  data={"hidden_layers": hidden_layers, "seed": seed, "growth_per_p": growth})
     a.elapsed_s = time.perf_counter() - t0
     return a

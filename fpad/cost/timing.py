@@ -141,11 +141,14 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def machine_provenance(threads: int | None = None) -> dict:
-    """fpad's provenance plus the machine, the pinned thread count and library versions."""
+def machine_provenance(threads: int | None = None, with_torch: bool = True) -> dict:
+    """fpad's provenance plus the machine, the pinned thread count and library versions
+    (``with_torch=False``: an analysis that does not use torch; torch is then not imported)."""
     d = sweeps.provenance()
     d.update({"machine": platform.machine(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
               "python": platform.python_version(), "numpy": np.__version__, "shared_machine_note": NOISE_NOTE})
+    if not with_torch:
+        return d
     try:
         import torch
 
