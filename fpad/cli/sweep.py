@@ -37,14 +37,14 @@ def _ints(values, what):
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("sweep", help="one analysis: precision | width | batch | tightness | counterexample | "
-                              "inc-table | ad-map", description=__doc__.split("\n\n")[0])
+                              "inc-table | ad-map | overhead | directional | clarke", description=__doc__.split("\n\n")[0])
     p.add_argument("kind", choices=KINDS, metavar="KIND", help=" | ".join(KINDS))
     p.add_argument("--formats", nargs="+", metavar="F", help="formats (default: the analysis's own)")
-    p.add_argument("--widths", nargs="+", metavar="N", help="width: exact one-hidden-layer widths")
+    p.add_argument("--widths", nargs="+", metavar="N", help="width: exact one-hidden-layer widths; overhead: hidden widths")
     p.add_argument("--deep-widths", nargs="*", metavar="N", help="width: two-hidden-layer widths (sampled)")
     p.add_argument("--samples", type=int, metavar="N", help="width: points sampled per two-hidden-layer network")
-    p.add_argument("--seed", type=int, default=0, help="width: sampling seed (default 0)")
-    p.add_argument("--batches", nargs="+", metavar="B", help="batch: minibatch sizes")
+    p.add_argument("--seed", type=int, default=0, help="width, clarke: sampling seed (default 0)")
+    p.add_argument("--batches", nargs="+", metavar="B", help="batch, overhead: minibatch sizes")
     c = p.add_argument_group("overhead | directional | clarke (fpad.cost; overhead and directional need "
                              "PyTorch: pip install 'fpad[train]')")
     c.add_argument("--depths", nargs="+", type=int, metavar="L", help="overhead: hidden-layer counts")
