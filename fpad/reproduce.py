@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fpad import interrupt, plots, sweeps
+from fpad.cost import analyses as cost_analyses
 from fpad.errors import FpadError
 
 
@@ -85,6 +86,13 @@ ANALYSES: dict[str, Spec] = {
                     "against width (sampled, each point exact)"),
     "audit": Spec(_audit, None, "PyTorch's autograd at every grid point per op spelling and dtype, classified "
                   "exactly", needs=("torch",)),
+    # issue 12 (fpad.cost); the two torch analyses are skipped with a note when torch is absent
+    "cost_overhead": Spec(cost_analyses.overhead, cost_analyses.plotter("overhead"),
+                          "backprop's overhead ratio omega vs depth / width / batch, measured and op-count"),
+    "cost_directional": Spec(cost_analyses.directional, cost_analyses.plotter("directional"),
+                             "p directional derivatives (jvp) vs p, beside backprop"),
+    "cost_clarke": Spec(cost_analyses.clarke, cost_analyses.plotter("clarke"),
+                        "exact Clarke set of ReLU programs at 0 vs p, and two cheap AD-conservative elements"),
 }
 
 
