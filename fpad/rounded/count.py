@@ -12,7 +12,8 @@ deterministic function of w. Counted, each exactly:
   pass's branch decisions differs from DP(w). That AD takes, at each activation, the proxy value
   if the *rounded* pre-activation is on a kink and the slope of its piece otherwise, and routes
   each max to the rounded pass's first maximiser; its chain-rule factors are exact (weights and
-  exact node values), so rounding noise is separated from branch errors;
+  exact node values), so rounding noise is separated from branch errors. Where rounding changes
+  no branch this is the exact model's AD, so the exact model's inc points are counted too;
 * ``nonfinite``: the rounded pass overflows to inf/NaN; such points are excluded from the three
   counts above (they are still classified by the exact model).
 
