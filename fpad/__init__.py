@@ -2,6 +2,10 @@
 
 __version__ = "0.1.1"
 
+from fpad import _numba_cache  # noqa: E402
+
+_numba_cache.configure()  # before any numba import: cache files never land inside the package
+
 from fpad.errors import FpadError  # noqa: E402
 
 __all__ = ["FpadError", "__version__", "get_format"]

@@ -1,3 +1,5 @@
+"""``python -m fpad ...`` is the ``fpad`` command."""
+
 import sys
 
 from fpad.cli import main

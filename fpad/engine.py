@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from fpad import __version__
+from fpad import __version__, interrupt
 from fpad.errors import FpadError
 from fpad.results import CountResult
 from fpad.store import ProgressStore, run_key
@@ -153,32 +153,34 @@ def _exhaustive_plan(n_points: int, chunk_size: int) -> Plan:
 def _sample_plan(n_points: int, n: int, seed: int, chunk_size: int) -> Plan:
     from fpad.estimate import sample_indices
 
-    idx = sample_indices(n_points, n, seed)
     n_chunks = max(1, -(-n // chunk_size))
 
-    def part(i):
-        return idx[i * chunk_size:(i + 1) * chunk_size]
+    def size(i):
+        return min(chunk_size, n - i * chunk_size)
 
     return Plan("sample", f"sample:n={n}:seed={seed}", chunk_size, n_chunks, n,
-                task=lambda i: (run_indices, (part(i),)), points=lambda i: len(part(i)),
-                probe=lambda k: (run_indices, (idx[:k],), len(idx[:k])))
+                task=lambda i: (run_indices, (sample_indices(n_points, size(i), seed, i * chunk_size),)),
+                points=size,
+                probe=lambda k: (run_indices, (sample_indices(n_points, min(k, n), seed),), min(k, n)))
 
 
 def _line_plan(n_points: int, m: int, stride: int, param: str, n: int, seed: int,
                chunk_size: int) -> Plan:
     from fpad.estimate import line_bases
 
-    bases = line_bases(n_points, m, stride, n, seed)
     per = max(1, chunk_size // m)  # whole lines per chunk
     n_chunks = max(1, -(-n // per))
 
-    def part(i):
-        return bases[i * per:(i + 1) * per]
+    def lines(i):
+        return min(per, n - i * per)
+
+    def probe(k):
+        bases = line_bases(n_points, m, stride, min(n, max(1, k // m)), seed)
+        return run_lines, (bases, stride, m), len(bases) * m
 
     return Plan("line", f"line:{param}:n={n}:seed={seed}", per * m, n_chunks, n * m,
-                task=lambda i: (run_lines, (part(i), stride, m)), points=lambda i: len(part(i)) * m,
-                probe=lambda k: (run_lines, (bases[:max(1, k // m)], stride, m),
-                                 len(bases[:max(1, k // m)]) * m))
+                task=lambda i: (run_lines, (line_bases(n_points, m, stride, lines(i), seed, i * per), stride, m)),
+                points=lambda i: lines(i) * m, probe=probe)
 
 
 # -- public entry point -------------------------------------------------------------------------
@@ -205,7 +207,11 @@ def count(problem, method: str = "auto", *, sample: int | None = None, line: str
     Every count in the result is exact and independent of chunk size, threads and workers.
     """
     t0 = time.perf_counter()
-    method = _resolve_method(method, sample, line)
+    method = requested = _resolve_method(method, sample, line)
+    if not isinstance(seed, int) or seed < 0:  # Random(-7) draws what Random(7) draws
+        raise FpadError(f"seed must be an integer >= 0, got {seed!r}")
+    if max_seconds is not None and not max_seconds > 0:  # also nan
+        raise FpadError(f"max_seconds must be a positive number of seconds (or None: no limit), got {max_seconds!r}")
     if not problem.free:
         raise FpadError("no free parameters to count over; name some with --free")
     if method in ("auto", "structured"):
@@ -250,9 +256,12 @@ def count(problem, method: str = "auto", *, sample: int | None = None, line: str
 
         remote = bool(dask) and dask != "local" and remaining > 0
         client = stack.enter_context(_dask_client(dask, dask_timeout)) if remote else None
-        _check_budget(problem, compiled, plan, remaining, max_seconds, method, _worker_count(client))
+        _check_budget(problem, compiled, plan, remaining, max_seconds, requested, _worker_count(client))
         if path is not None and st is None:
             st = open_store()
+        if st is not None:
+            stack.enter_context(interrupt.saying(
+                f"completed chunks are saved in {path}; run the same command again to resume"))
         if dask == "local" and remaining > 0:
             client = stack.enter_context(_dask_client(dask, dask_timeout))
 
@@ -359,7 +368,12 @@ def measure_rate(compiled, plan: Plan) -> float:
         n *= 4
 
 
-def _check_budget(problem, compiled, plan, remaining, max_seconds, method, workers) -> None:
+def _check_budget(problem, compiled, plan, remaining, max_seconds, requested, workers) -> None:
+    """Refuse, before any chunk runs, a run the measured speed says would exceed ``max_seconds``.
+
+    The advice names only options that can help: a sample size measured with the sampling
+    path's own rate (far below the exhaustive kernel's), the structured method only when it was
+    not already tried (``auto`` tries it first), lines only with several free parameters."""
     if max_seconds is None or remaining <= _NO_CALIBRATION_POINTS:
         return
     rate = measure_rate(compiled, plan) * workers
@@ -367,18 +381,36 @@ def _check_budget(problem, compiled, plan, remaining, max_seconds, method, worke
     if eta <= max_seconds:
         return
     m, k = problem.fmt.n_values, len(problem.free)
-    fit = int(rate * max_seconds)
-    options = [f"--sample N --seed S (a labelled estimate; about {fit:,} points fit the budget)"]
+    options = []
+    if plan.method != "line":
+        sample_rate = rate if plan.method == "sample" else \
+            measure_rate(compiled, _sample_plan(compiled.n_points, 1 << 20, 0, 1 << 20)) * workers
+        fit = int(sample_rate * max_seconds)
+        options.append(f"--sample N --seed S (a labelled estimate; about {fit:,} points fit the budget)")
     if k > 1:
-        options.append(f"--line PARAM (N lines of {m} points: N up to about {max(fit // m, 1):,})")
-    if method == "exhaustive":
-        options.append("--method structured (exact, when the network fits a structured method)")
+        line_rate = rate if plan.method == "line" else sample_rate
+        options.append(f"--line PARAM (N lines of {m} points: N up to about "
+                       f"{max(int(line_rate * max_seconds) // m, 1):,})")
+    if requested == "exhaustive":
+        options.append("--method auto (a structured exact method, when the network fits one)")
     options.append("fewer --free parameters, a coarser --format, --dask, or a larger --max-seconds")
-    what = (f"grid of {m}^{k} = {compiled.n_points:,} points" if plan.method == "exhaustive"
+    what = (f"grid of {m}^{k} = {_big(compiled.n_points)} points" if plan.method == "exhaustive"
             else f"{plan.method} estimate of {plan.work:,} points")
     raise FpadError(f"{what} ({remaining:,} to do) would take about {_duration(eta)} at the "
                     f"measured {rate:,.0f} points/s, over the budget --max-seconds "
                     f"{max_seconds:g}; options: " + "; ".join(options))
+
+
+def _big(n: int) -> str:
+    """A positive count for a one-line message: exact with separators below 10^40; beyond (where
+    the digits stop meaning anything to a reader, and Python refuses to print 4300 of them) as
+    a mantissa and an exponent, computed in integers."""
+    if n < 10**40:
+        return f"{n:,}"
+    e = int((n.bit_length() - 1) * 0.30102999566398120)  # floor(log10 n), or one below
+    while 10 ** (e + 1) <= n:
+        e += 1
+    return f"about {n // 10 ** (e - 3) / 1000:.3f}e{e}"
 
 
 def _duration(s: float) -> str:
@@ -401,14 +433,76 @@ def _progress_bar(show: bool, plan: Plan, remaining: int):
 
 
 # -- Dask -------------------------------------------------------------------------------------
+def check_dask_timeout(timeout) -> float:
+    """``timeout`` as seconds to wait for a Dask scheduler: a finite number > 0, else FpadError."""
+    import math
+
+    try:
+        t = float(timeout)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if not (math.isfinite(t) and t > 0):
+        raise FpadError(f"--dask-timeout must be a positive number of seconds, got {timeout!r}; "
+                        f"e.g. --dask-timeout {DASK_TIMEOUT_S:g}")
+    return t
+
+
+def _probe_scheduler(address: str, timeout: float) -> None:
+    """Connect to ``address`` and complete Dask's handshake within ``timeout`` s, or FpadError.
+
+    Needed before building a Client: distributed (2026.8) waits for the peer's handshake with no
+    time limit, so a server that accepts and never answers (an idle HTTP port) holds it forever,
+    and a peer that answers something else surfaces as whatever its bytes decode to (a
+    ValueError, or a MemoryError for a frame "length" of 3 EiB). The attempt runs on its own
+    thread and event loop, bounded by ``timeout``, so it also works under a running loop.
+    """
+    import asyncio
+    import threading
+
+    from distributed.comm import connect
+
+    async def attempt():
+        comm = await connect(address, timeout=timeout)
+        await comm.close()
+
+    outcome = []
+
+    def run():
+        try:
+            # The margin lets distributed's own deadline (refused / unreachable) fire first.
+            asyncio.run(asyncio.wait_for(attempt(), timeout + 0.5))
+        except BaseException as exc:  # reported below, in the caller's thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, name="fpad-dask-probe", daemon=True)
+    worker.start()
+    worker.join(timeout + 5)
+    exc = outcome[0] if outcome else (TimeoutError() if worker.is_alive() else None)
+    if exc is None:
+        return
+    hint = "start one with 'dask scheduler' (it prints its address) or use --dask local"
+    if isinstance(exc, TimeoutError):
+        raise FpadError(f"Dask scheduler {address} did not answer within {timeout:g} s (something "
+                        f"accepted the connection but sent no Dask handshake); {hint}")
+    if isinstance(exc, OSError):
+        raise FpadError(f"Dask scheduler {address} did not answer within {timeout:g} s "
+                        f"({type(exc).__name__}); {hint}")
+    detail = " ".join(str(exc).split())[:100]
+    raise FpadError(f"{address} does not answer as a Dask scheduler ({type(exc).__name__}"
+                    f"{': ' + detail if detail else ''}); {hint}")
+
+
 @contextmanager
 def _dask_client(address: str, timeout: float):
     """A dask.distributed Client: a fresh two-process LocalCluster for ``"local"``, else a
-    connection to the scheduler at ``address`` (FpadError if it does not answer in ``timeout``)."""
+    connection to the scheduler at ``address`` (FpadError if it does not answer as one within
+    ``timeout`` seconds)."""
+    timeout = check_dask_timeout(timeout)
     try:
         import logging
 
         from distributed import Client, LocalCluster
+        from distributed.comm.addressing import get_address_host_port
     except ImportError:
         raise FpadError('--dask needs dask.distributed, which is not installed: pip install "fpad[dask]"') from None
     with ExitStack() as stack:
@@ -421,9 +515,12 @@ def _dask_client(address: str, timeout: float):
             if "://" not in address:
                 raise FpadError(f"--dask {address!r}: give 'local' or a scheduler address such as tcp://HOST:8786")
             try:
-                client = stack.enter_context(Client(address, timeout=f"{timeout}s"))
+                get_address_host_port(address, strict=True)
             except ValueError as exc:
                 raise FpadError(f"--dask {address!r} is not a Dask address ({exc}); give 'local' or tcp://HOST:PORT") from None
+            _probe_scheduler(address, timeout)
+            try:
+                client = stack.enter_context(Client(address, timeout=f"{timeout}s"))
             except (OSError, TimeoutError) as exc:
                 raise FpadError(f"Dask scheduler {address} did not answer within {timeout:g} s "
                                 f"({type(exc).__name__}); start one with 'dask scheduler' or use --dask local") from None
@@ -465,6 +562,8 @@ def _run_dask(client, compiled, plan: Plan, todo, finished) -> None:
 
 # -- result -----------------------------------------------------------------------------------
 def _result(problem, n_points, plan, kern, done, extra, level, line, seed, elapsed) -> CountResult:
+    from fpad.sweeps import exact_str  # grids of 253^3073 points: str() would refuse
+
     total = None
     for i in range(plan.n_chunks):  # chunk order: see the module docstring
         c = kern.ChunkCounts.from_json(done[i]["counts"])
@@ -475,13 +574,13 @@ def _result(problem, n_points, plan, kern, done, extra, level, line, seed, elaps
         from fpad.estimate import sample_interval
 
         ci = sample_interval(total.ndf, total.inc, total.points, level)
-        extra.update(grid_points=str(n_points), seed=seed, sample=plan.work)
+        extra.update(grid_points=exact_str(n_points), seed=seed, sample=plan.work)
     elif plan.method == "line":
         from fpad.estimate import line_interval
 
         lines = [row for i in range(plan.n_chunks) for row in done[i]["lines"]]
         ci = line_interval(lines, fmt.n_values, level)
-        extra.update(grid_points=str(n_points), seed=seed, line=line, lines=len(lines))
+        extra.update(grid_points=exact_str(n_points), seed=seed, line=line, lines=len(lines))
     fallback = getattr(total, "fallback", None)
     if fallback is not None:
         extra["fallback"] = fallback

@@ -6,8 +6,9 @@ sample, and the uncertainty is purely statistical. The interval endpoints are fl
 quantiles of Beta distributions); the counts and the sample proportion are exact.
 
 * ``sample`` (``fpad count --sample N --seed S``): N flat indices drawn uniformly from the
-  |M|^k grid points, independently and with replacement (Python's ``random.Random(S)``;
-  ``randrange`` on big integers is exactly uniform). The ndf count of the sample is then
+  |M|^k grid points, independently and with replacement (Python's ``random.Random``, one
+  stream per block of 2^16 draws, see :func:`draws`; ``randrange`` on big integers is exactly
+  uniform). The ndf count of the sample is then
   Binomial(N, p) with p the true ndf density, and :func:`clopper_pearson` gives the exact
   (conservative) Clopper-Pearson interval for p. Same for inc.
 
@@ -43,22 +44,39 @@ def digit_stride(m: int, k: int, j: int) -> int:
     return m ** (k - 1 - j)
 
 
-def sample_indices(n_points: int, n: int, seed: int) -> list[int]:
-    """``n`` flat indices, uniform on range(n_points), independent, from ``random.Random(seed)``."""
-    rng = random.Random(seed)
-    return [rng.randrange(n_points) for _ in range(n)]
+# Draws come in blocks of this many, each block from its own stream (block 0 is
+# random.Random(seed), fpad 0.1.1's single stream, so samples of up to 2^16 points are unchanged).
+DRAW_BLOCK = 1 << 16
 
 
-def line_bases(n_points: int, m: int, stride: int, n: int, seed: int) -> list[int]:
-    """Starts of ``n`` random lines along the digit with ``stride``: each base has that digit 0
-    and the other digits uniform (independent, from ``random.Random(seed)``); the line is
-    ``base + v * stride`` for v in range(m)."""
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        r = rng.randrange(n_points // m)  # the other digits, packed
-        out.append((r // stride) * stride * m + r % stride)
+def draws(bound: int, start: int, stop: int, seed: int) -> list[int]:
+    """Draws number ``start`` .. ``stop - 1`` of the uniform sequence ``randrange(bound)`` of ``seed``.
+
+    Draw j depends on (seed, j) only, not on how the sequence is cut into chunks: block
+    ``j // DRAW_BLOCK`` has its own stream (``random.Random(seed)`` for block 0, else one seeded
+    by the string ``"fpad-estimate:SEED:BLOCK"``). So a sample of 10^9 points is drawn one chunk
+    at a time (never all at once, never before the budget check), a resumed run redraws exactly
+    the chunks it lacks, and every chunking gives the same points."""
+    out: list[int] = []
+    for b in range(start // DRAW_BLOCK, -(-stop // DRAW_BLOCK)):
+        rng = random.Random(seed) if b == 0 else random.Random(f"fpad-estimate:{seed}:{b}")
+        lo = b * DRAW_BLOCK
+        block = [rng.randrange(bound) for _ in range(min(stop, lo + DRAW_BLOCK) - lo)]
+        out.extend(block[max(start - lo, 0):])
     return out
+
+
+def sample_indices(n_points: int, n: int, seed: int, start: int = 0) -> list[int]:
+    """Flat indices ``start .. start + n - 1`` of the sample of ``seed``: uniform on
+    range(n_points), independent (see :func:`draws`)."""
+    return draws(n_points, start, start + n, seed)
+
+
+def line_bases(n_points: int, m: int, stride: int, n: int, seed: int, start: int = 0) -> list[int]:
+    """Starts of lines ``start .. start + n - 1`` along the digit with ``stride``: each base has
+    that digit 0 and the other digits uniform (independent, see :func:`draws`); the line is
+    ``base + v * stride`` for v in range(m)."""
+    return [(r // stride) * stride * m + r % stride for r in draws(n_points // m, start, start + n, seed)]
 
 
 def _check_level(level: float) -> float:

@@ -22,6 +22,8 @@ the rows ``target - p_i`` (see :func:`hull_membership`).
 
 from __future__ import annotations
 
+import functools
+
 import numbers
 from dataclasses import dataclass
 from fractions import Fraction
@@ -342,7 +344,18 @@ def cone_interior_point(rows, n: int | None = None, *, method: str = "auto") -> 
         return _certified(A, width, *_simplex_gordan(A, width), "exact-simplex")
     if method == "highs":
         return _certified(A, width, *_propose_and_certify(A, width))
-    return _auto(A, width)
+    r = _auto_memo(tuple(map(tuple, A)), width)
+    # a fresh result: the cached certificate lists are never handed out to be mutated
+    return ConeResult(r.nonempty, None if r.point is None else list(r.point),
+                      None if r.farkas is None else list(r.farkas), r.path)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _auto_memo(rows: tuple, width: int) -> ConeResult:
+    """:func:`_auto` memoised on the exact rows: the oracle meets the same few cones at every point
+    of a grid (a one-neuron network: the same 12 cones at all 253 points of e4m3fn), and a
+    verdict with its certificate is a function of the rows alone."""
+    return _auto([list(r) for r in rows], width)
 
 
 def _certified(A, n, point, farkas, path) -> ConeResult:

@@ -5,7 +5,9 @@ the objective, the proxy convention and which parameters are free (docs/DESIGN.m
 (TOML) schema"). ``spec.build(fmt)`` fixes a number format and returns a :class:`Problem`: the
 scalar program P(w) over *all* parameters, the indices of the free ones (enumerated over M^k), and
 a value for every parameter (fixed values from ``[params.fixed]``, which must lie in M, the rest
-drawn uniformly from M with ``numpy.random.default_rng(seed)``).
+drawn uniformly from M with ``numpy.random.default_rng(seed)``). A ``[params.fixed]`` key whose
+parameters are all in ``[params].free`` is refused (its value could never be used); a fixed
+tensor may have some entries free, which then take the grid's values.
 
 Lowering, per sample b of the minibatch, layer by layer:
 
@@ -65,6 +67,37 @@ _NAME = re.compile(r"^L(\d+)(?:\.(W|b)(?:\[(\d+(?:,\d+)*)\])?)?$")
 
 
 # -- numbers -----------------------------------------------------------------------------------
+class NonFinite(str):
+    """A TOML ``nan`` / ``inf`` literal, kept as written so the check of the key it appears
+    under can name both (the TOML parser itself knows no key names)."""
+
+    __repr__ = str.__str__
+
+
+def _toml_float(text: str):
+    """``parse_float`` for network files: decimals as exact Fractions, nan/inf marked."""
+    if text.lstrip("+-") in ("nan", "inf"):
+        return NonFinite(text)
+    return Fraction(text)
+
+
+def _show(v) -> str:
+    """A value from a network file as its author wrote it: 2.5, not Fraction(5, 2)."""
+    if isinstance(v, list):
+        return "[" + ", ".join(_show(x) for x in v) + "]"
+    if not isinstance(v, Fraction):
+        return repr(v)
+    places = 0
+    while (v * 10 ** places).denominator != 1 and places < 30:
+        places += 1
+    if places == 0 and abs(v) >= 10 ** 15:
+        return f"{float(v):g}"  # 1e300 as written, not 301 digits
+    if places == 0 or (v * 10 ** places).denominator != 1:
+        return str(v)  # an integer, or not a short decimal: "1/3"
+    digits = str(abs(v.numerator) * 10 ** places // v.denominator).rjust(places + 1, "0")
+    return f"{'-' if v < 0 else ''}{digits[:-places]}.{digits[-places:]}"
+
+
 def exact(x, where: str = "value") -> Fraction:
     """An exact rational from a TOML/JSON/Python number or a string such as ``"1/3"`` or ``"0x1p-3"``.
 
@@ -73,6 +106,9 @@ def exact(x, where: str = "value") -> Fraction:
     """
     if isinstance(x, bool):
         raise FpadError(f"{where}: {x!r} is not a number; write an exact number such as 0.5 or \"1/3\"")
+    if isinstance(x, NonFinite):
+        raise FpadError(f"{where}: {x} is not allowed; values must be finite decimals such as 0.5 "
+                        "or exact strings such as \"1/3\"")
     if isinstance(x, Fraction):
         return x
     if isinstance(x, (int, np.integer)):
@@ -91,7 +127,7 @@ def exact(x, where: str = "value") -> Fraction:
             return Fraction(s)
         except (ValueError, ZeroDivisionError, OverflowError):
             pass
-    raise FpadError(f"{where}: {x!r} is not an exact number; write e.g. 0.5, -3, \"1/3\" or \"0x1p-3\"")
+    raise FpadError(f"{where}: {_show(x)} is not an exact number; write e.g. 0.5, -3, \"1/3\" or \"0x1p-3\"")
 
 
 # -- parameter tensors ----------------------------------------------------------------------------
@@ -226,10 +262,10 @@ class NetworkSpec:
         except (OSError, UnicodeDecodeError) as exc:
             raise FpadError(f"cannot read network file {str(path)!r}: {exc.__class__.__name__}: {exc}") from None
         try:
-            d = tomllib.loads(text, parse_float=Fraction)
+            d = tomllib.loads(text, parse_float=_toml_float)
         except (tomllib.TOMLDecodeError, ValueError) as exc:
             raise FpadError(
-                f"{path}: malformed TOML: {exc}; see docs/DESIGN.md for the network file schema"
+                f"{path}: malformed TOML: {exc}; 'fpad schema' prints the network file schema"
             ) from None
         return cls(d, str(path))
 
@@ -244,7 +280,10 @@ class NetworkSpec:
 
     def _int(self, v, place: str, lo: int = 1) -> int:
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise self._err(place, f"{v!r} is not an integer >= {lo}", f"write e.g. {place.split('.')[-1]} = {max(lo, 1)}")
+            what = f"{_show(v)} is not an integer >= {lo}"
+            if isinstance(v, Fraction) and v.denominator == 1 and v >= lo:  # 2.0 or 1e3
+                what = f"{_show(v)} is written as a decimal; integers take no decimal point or exponent"
+            raise self._err(place, what, f"write e.g. {place.split('.')[-1]} = {max(lo, 1)}")
         return v
 
     def _ints(self, v, n: int, place: str, lo: int = 1) -> tuple[int, ...]:
@@ -270,7 +309,7 @@ class NetworkSpec:
         if "input_shape" in d:
             s = d["input_shape"]
             if not isinstance(s, list) or len(s) not in (1, 2, 3):
-                raise self._err("input_shape", f"{s!r} is not [N], [C, L] or [C, H, W]", "e.g. input_shape = [1, 5]")
+                raise self._err("input_shape", f"{_show(s)} is not [N], [C, L] or [C, H, W]", "e.g. input_shape = [1, 5]")
             s = tuple(self._int(v, "input_shape") for v in s)
             if int(np.prod(s)) != n0:
                 raise self._err(
@@ -292,7 +331,7 @@ class NetworkSpec:
                 raise self._err(place, "must be a table", "write [[layers]] followed by kind = ...")
             kind = entry.get("kind")
             if kind not in KINDS:
-                raise self._err(f"{place}.kind", f"unknown layer kind {kind!r}", f"accepted: {', '.join(KINDS)}")
+                raise self._err(f"{place}.kind", f"unknown layer kind {_show(kind)}", f"accepted: {', '.join(KINDS)}")
             self._check_keys(entry, LAYER_KEYS[kind], f"{place} ({kind})")
             layer = self._parse_layer(pos + 1, kind, entry, shapes, place)
             self.layers.append(layer)
@@ -321,7 +360,7 @@ class NetworkSpec:
             layer.const_bias = list(_as_array(b, (units,), f"{self.source}: {place}.bias").reshape(-1))
         else:
             raise self._err(
-                f"{place}.bias", f"{b!r} is not accepted",
+                f"{place}.bias", f"{_show(b)} is not accepted",
                 f"use true (parameters L{layer.index}.b[i]), false, \"shared\" (one parameter) or a list of {units} constants",
             )
 
@@ -381,7 +420,7 @@ class NetworkSpec:
             src = entry.get("from")
             if isinstance(src, bool) or not isinstance(src, int) or not 0 <= src < l - 1:
                 raise self._err(
-                    f"{place}.from", f"{src!r} is not an earlier layer",
+                    f"{place}.from", f"{_show(src)} is not an earlier layer",
                     f"write from = N with 0 <= N <= {l - 2} (layers count from 1, 0 is the input; "
                     "the previous layer is already the other summand)",
                 )
@@ -409,7 +448,7 @@ class NetworkSpec:
         self._check_keys(out, OUTPUT_KEYS, "[output]")
         self.reduce = out.get("reduce", "sum")
         if self.reduce not in REDUCES:
-            raise self._err("[output].reduce", f"unknown reduce {self.reduce!r}", f"accepted: {', '.join(REDUCES)}")
+            raise self._err("[output].reduce", f"unknown reduce {_show(self.reduce)}", f"accepted: {', '.join(REDUCES)}")
         n_out = int(np.prod(self.layers[-1].out_shape))
         self.out_weights = self.targets = None
         if self.reduce == "weighted":
@@ -434,13 +473,12 @@ class NetworkSpec:
         self._index = {n: k for k, n in enumerate(self.param_names)}
         self.seed = p.get("seed", 0)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise self._err("[params].seed", f"{self.seed!r} is not an integer >= 0", "e.g. seed = 0")
+            raise self._err("[params].seed", f"{_show(self.seed)} is not an integer >= 0", "e.g. seed = 0")
         free = p.get("free", [])
         if not isinstance(free, list) or not all(isinstance(s, str) for s in free):
             raise self._err("[params].free", "must be a list of names", 'e.g. free = ["L1.W", "L1.b[0]"]')
         self.free = list(free)
-        if self.free:
-            self.resolve(self.free, "[params].free")
+        free_idx = self.resolve(self.free, "[params].free") if self.free else []
         fixed = p.get("fixed", {})
         if not isinstance(fixed, dict):
             raise self._err("[params.fixed]", "must be a table", '"L2.W" = [[1.0, -0.5]]')
@@ -451,6 +489,14 @@ class NetworkSpec:
             if "." not in t:
                 raise self._err("[params.fixed]", f"{name!r} is a layer", f"give a tensor such as \"{t}.W\" or an entry such as \"{t}.W[0,0]\"")
             idx = self.resolve([name], "[params.fixed]")
+            if idx and set(idx) <= set(free_idx):
+                # Every value under this key would be ignored. (A fixed tensor with only some
+                # entries free is fine: the tensor syntax needs a value for every entry.)
+                listed = ", ".join(self.param_names[k] for k in idx)
+                raise self._err(
+                    f"[params.fixed].{name}", f"{listed} {'is' if len(idx) == 1 else 'are'} also in "
+                    "[params].free", "a free parameter takes every value of the format, so this "
+                    "fixed value would be ignored; remove it from one of the two")
             where = f"{self.source}: [params.fixed].{name}"
             shape = self.tensors[t].shape if ent is None else ()
             arr = _as_array(value, shape, where).reshape(-1) if shape else [exact(value, where)]
@@ -795,6 +841,15 @@ class Problem:
     @property
     def free_names(self) -> list[str]:
         return [self.param_names[k] for k in self.free]
+
+    @property
+    def drawn(self) -> dict[str, Fraction]:
+        """The fixed parameters drawn from M with ``seed`` (neither free nor in [params.fixed]),
+        by name. They are drawn from the format's own values, so one file gives other values
+        over another format."""
+        free = set(self.free)
+        return {self.param_names[k]: self.values[k] for k in range(len(self.param_names))
+                if k not in free and k not in self.spec.fixed}
 
     @property
     def wrt(self) -> list[int]:

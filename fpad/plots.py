@@ -23,6 +23,10 @@ DPI = 120
 SIZE = (7, 4.5)
 COLORS = {"e4m3fn": "tab:blue", "e5m2": "tab:orange", "bf16": "tab:green", "e2m1": "tab:purple",
           "e3m2": "tab:brown", "fp16": "tab:olive"}
+# e4m3fn (|M| = 253) and e5m2 (247) give nearly the same densities: hollow large markers on a thin
+# line for one, small filled ones on top for the other, so neither hides the other.
+_STYLE = {"e4m3fn": dict(marker="o", ms=3, lw=1.2, zorder=3),
+          "e5m2": dict(marker="s", ms=7, lw=3, alpha=0.45, mfc="none", zorder=2)}
 
 
 def _save(fig, out_dir, name: str) -> Path:
@@ -67,7 +71,8 @@ def plot_width(a, out_dir) -> Path:
         one = sorted((r for r in a.rows if r["format"] == f and r["layers"] == 1), key=lambda r: r["width"])
         if one:
             N = [r["width"] for r in one]
-            ax1.plot(N, [r["density_f"] for r in one], "o-", color=c, ms=4, label=f"{f} (|M| = {one[0]['M']}) exact")
+            st = _STYLE.get(f, {})
+            ax1.plot(N, [r["density_f"] for r in one], color=c, label=f"{f} (|M| = {one[0]['M']}) exact", **st)
             ax1.plot(N, [min(1.0, r["bound_f"]) for r in one], "--", color=c, lw=1)
             ax1.plot(N, [r["tight_f"] for r in one], ":", color=c, lw=1.5)
         two = sorted((r for r in a.rows if r["format"] == f and r["layers"] == 2), key=lambda r: r["width"])
@@ -84,9 +89,15 @@ def plot_width(a, out_dir) -> Path:
                 ax2.plot([r["width"] for r in zero], [r["ci_ndf"][1] for r in zero], "v", color=c, ms=6,
                          label=f"{f}: 0 ndf in sample, upper 95% bound")
             ax2.plot([r["width"] for r in two], [min(1.0, r["bound_f"]) for r in two], "--", color=c, lw=1)
-    ax1.plot([], [], "--", color="0.4", label="bound n/|M| = N/|M| (capped at 1)")
-    ax1.plot([], [], ":", color="0.4", label="tight construction 1-(1-1/|M|)^N")
-    ax2.plot([], [], "--", color="0.4", label="bound n/|M| = 2N/|M|")
+            above = [r for r in hit if r["density_f"] > r["bound_f"]]
+            for r in above:  # a sample proportion may exceed the bound by chance; say whether it can
+                inside = r["ci_ndf"][0] <= r["bound_f"]
+                ax2.annotate("interval contains the bound" if inside else "ABOVE THE BOUND",
+                             (r["width"], r["density_f"]), textcoords="offset points", xytext=(6, 4),
+                             fontsize=6, color=c)
+    ax1.plot([], [], "--", color="0.4", label="bound n/|M| = N/|M| (capped at 1), dashed in each format's colour")
+    ax1.plot([], [], ":", color="0.4", label="tight construction 1-(1-1/|M|)^N, dotted, same colours")
+    ax2.plot([], [], "--", color="0.4", label="bound n/|M| = 2N/|M|, dashed in each format's colour")
     for ax in (ax1, ax2):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -107,9 +118,9 @@ def plot_batch(a, out_dir) -> Path:
         rows = sorted((r for r in a.rows if r["format"] == f), key=lambda r: r["batch"])
         c = COLORS.get(f)
         B = [r["batch"] for r in rows]
-        ax.plot(B, [r["density_f"] for r in rows], "o-", color=c, ms=4, label=f"{f} exact")
+        ax.plot(B, [r["density_f"] for r in rows], color=c, label=f"{f} exact", **_STYLE.get(f, dict(marker="o", ms=4)))
         ax.plot(B, [min(1.0, r["bound_f"]) for r in rows], "--", color=c, lw=1)
-    ax.plot([], [], "--", color="0.4", label="bound n/|M|, n = width x B")
+    ax.plot([], [], "--", color="0.4", label="bound n/|M|, n = width x B, dashed in each format's colour")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("minibatch size B (samples summed in the objective)")
@@ -158,6 +169,7 @@ def plot_ad_map(a, out_dir, name: str | None = None) -> Path:
     img = np.zeros_like(codes, dtype=np.int8)
     for i, (_, _, cs) in enumerate(_CLASSES):
         img[np.isin(codes, cs)] = i
+    img = _widen(img)
     fig, ax = plt.subplots(figsize=(7, 6.2))
     cmap = ListedColormap([c for _, c, _ in _CLASSES])
     # image rows = y (second parameter), columns = x (first parameter)
@@ -182,11 +194,31 @@ def plot_ad_map(a, out_dir, name: str | None = None) -> Path:
     row = a.rows[0]
     ax.set_title(f"{d['network']}\nevery point of {d['format']} x {d['format']} ({M}^2 = {M * M} points): "
                  f"ndf {row['ndf']}, inc {row['inc']}", fontsize=9)
-    present = [i for i in range(len(_CLASSES)) if np.any(img == i)]
-    handles = [Patch(facecolor=_CLASSES[i][1], edgecolor="0.5", label=f"{_CLASSES[i][0]}: {int(np.sum(img == i))}")
-               for i in present]
-    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    counts = [int(np.sum(np.isin(codes, cs))) for _, _, cs in _CLASSES]
+    handles = [Patch(facecolor=_CLASSES[i][1], edgecolor="0.5", label=f"{_CLASSES[i][0]}: {counts[i]}")
+               for i in range(len(_CLASSES)) if counts[i]]
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0,
+              title=f"exact counts of the {M * M} points\n(marked points drawn {2 * _WIDEN + 1} pixels\nwide to be seen)"
+              if M > 64 else None, title_fontsize=7)
     return _save(fig, out_dir, name or f"ad_map_{d['format']}.png")
+
+
+_WIDEN = 1  # on maps wider than 64 values, each marked point is drawn this many pixels further out
+
+
+def _widen(img):
+    """For display only: on a large map a line of marked points is one pixel among hundreds and
+    vanishes when the figure is scaled; spread every non-clean class over clean neighbours (the
+    higher class wins where two meet). Counts come from the codes, never from this image."""
+    if img.shape[0] <= 64:
+        return img
+    k, (h, w) = _WIDEN, img.shape
+    pad = np.pad(img, k)  # clean (0) beyond the edges: nothing wraps around
+    out = img.copy()
+    for dx in range(2 * k + 1):
+        for dy in range(2 * k + 1):
+            out = np.maximum(out, pad[dx:dx + h, dy:dy + w])  # classes are ordered clean < ... < inc
+    return out
 
 
 def plot_ad_maps(a, out_dir) -> list[Path]:

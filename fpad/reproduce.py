@@ -26,17 +26,43 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fpad import plots, sweeps
+from fpad import interrupt, plots, sweeps
+from fpad.cost import analyses as cost_analyses
 from fpad.errors import FpadError
 
 
 @dataclass(frozen=True)
 class Spec:
-    """One analysis: how to run it (quick or full) and how to draw it."""
+    """One analysis: how to run it (quick or full), how to draw it, and the optional extras it
+    needs (``needs``: import names; without them the analysis is skipped, and the report says so)."""
 
     run: Callable[[bool, Callable | None], sweeps.Analysis]
     plot: Callable | None
     what: str
+    needs: tuple[str, ...] = ()
+
+    def missing(self) -> list[str]:
+        import importlib.util
+
+        return [m for m in self.needs if importlib.util.find_spec(m) is None]
+
+
+def _rounded(q, p):
+    from fpad.rounded.sweep import rounded_sweep
+
+    return rounded_sweep(quick=q, samples=100 if q else None, progress=p)
+
+
+def _audit(q, p):
+    from fpad.rounded.sweep import audit_sweep
+
+    return audit_sweep(quick=q, progress=p)
+
+
+def _plot_rounded(a, out):
+    from fpad.rounded.plots import plot_rounded
+
+    return plot_rounded(a, out)
 
 
 ANALYSES: dict[str, Spec] = {
@@ -56,8 +82,21 @@ ANALYSES: dict[str, Spec] = {
                       "inc with and without bias parameters, exhaustive"),
     "ad_map": Spec(lambda q, p: sweeps.ad_maps(quick=q, progress=p), plots.plot_ad_maps,
                    "every point of M x M: clean / ndf / inc"),
+    "rounded": Spec(_rounded, _plot_rounded, "rounded arithmetic: touched_rounded, flips, ad_branch_wrong "
+                    "against width (sampled, each point exact)"),
+    "audit": Spec(_audit, None, "PyTorch's autograd at every grid point per op spelling and dtype, classified "
+                  "exactly", needs=("torch",)),
+    # issue 12 (fpad.cost); the two torch analyses are skipped with a note when torch is absent
+    "cost_overhead": Spec(cost_analyses.overhead, cost_analyses.plotter("overhead"),
+                          "backprop's overhead ratio omega vs depth / width / batch, measured and op-count"),
+    "cost_directional": Spec(cost_analyses.directional, cost_analyses.plotter("directional"),
+                             "p directional derivatives (jvp) vs p, beside backprop"),
+    "cost_clarke": Spec(cost_analyses.clarke, cost_analyses.plotter("clarke"),
+                        "exact Clarke set of ReLU programs at 0 vs p, and two cheap AD-conservative elements"),
+    # issue 11 (fpad.train)
     "train": Spec(lambda q, p: _train().train_analysis(quick=q, progress=p), lambda a, d: _train().plot_train(a, d),
-                  "training-time checks on digits (needs the train extra; skipped with a note without it)"),
+                  "training-time checks on digits (needs the train extra; skipped with a note without it)",
+                  needs=("torch", "sklearn")),
 }
 
 
@@ -70,7 +109,8 @@ def check_names(only) -> list[str]:
     names = [n.replace("-", "_") for n in only] if only else list(ANALYSES)  # inc-table == inc_table
     bad = [n for n in names if n not in ANALYSES]
     if bad:
-        raise FpadError(f"unknown analysis {', '.join(bad)}; available: {', '.join(ANALYSES)}")
+        raise FpadError(f"unknown analysis {', '.join(bad)}; available: "
+                        f"{', '.join(k.replace('_', '-') for k in ANALYSES)}")
     return list(dict.fromkeys(names))
 
 
@@ -124,28 +164,69 @@ def run(out=".", *, quick: bool = False, only=None, progress: Callable | None = 
     """Run the analyses; returns {"out": dir, "analyses": {name: summary}, "complete": bool}."""
     names = check_names(only)
     out = check_out_dir(out)
-    res_dir, fig_dir = out / "results", out / "figures"
+    res_dir = out / "results"
     t0 = time.perf_counter()
     done: dict[str, dict] = {}
     tables: dict[str, sweeps.Analysis] = {}
+    earlier = _earlier_outputs(res_dir)
+    if not only:  # a whole run: result files of analyses that no longer exist are stale
+        for name in set(earlier) - set(names):
+            _remove(res_dir / f"{name}.json", *(out / "figures" / f for f in earlier[name]))
     atomic_write(out / "report.md", render_report(tables, names, done, quick, complete=False))
-    for name in names:
-        spec = ANALYSES[name]
-        if progress:
-            progress(f"[{len(done) + 1}/{len(names)}] {name}: {spec.what}")
-        a = spec.run(quick, progress)
-        figures = write_figures(spec, a, fig_dir)
-        payload = a.to_json()
-        payload["provenance"].update({"analysis": name, "quick": quick, "figures": figures})
-        with sweeps.long_ints():
-            text = json.dumps(payload, indent=1, default=str)
-        atomic_write(res_dir / f"{name}.json", text)
-        done[name] = {"file": str(res_dir / f"{name}.json"), "figures": [str(fig_dir / f) for f in figures],
-                      "elapsed_s": round(a.elapsed_s, 2), "rows": len(a.rows)}
-        tables[name] = a
-        atomic_write(out / "report.md", render_report(tables, names, done, quick, complete=len(done) == len(names)))
+    with interrupt.saying(f"the analyses finished so far are in {res_dir} and {out / 'report.md'} is "
+                          "marked INCOMPLETE; a re-run computes every analysis again"):
+        for name in names:
+            _run_one(name, quick, progress, done, tables, names, out)
+            # figures an earlier run of this analysis drew and this one did not (other formats)
+            now = {Path(f).name for f in done[name]["figures"]}
+            _remove(*(out / "figures" / f for f in set(earlier.get(name, ())) - now))
     return {"out": str(out), "quick": quick, "analyses": done, "complete": True,
             "elapsed_s": round(time.perf_counter() - t0, 2)}
+
+
+def _earlier_outputs(res_dir: Path) -> dict[str, list[str]]:
+    """analysis -> figure names, from the result files an earlier ``fpad reproduce`` wrote in
+    ``res_dir`` (recognised by their provenance; other files are never touched)."""
+    found = {}
+    for f in res_dir.glob("*.json"):
+        try:
+            prov = json.loads(f.read_text(encoding="utf-8")).get("provenance", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(prov, dict) and prov.get("analysis") == f.stem and "fpad_version" in prov:
+            found[f.stem] = [Path(x).name for x in prov.get("figures", []) if isinstance(x, str)]
+    return found
+
+
+def _remove(*paths: Path) -> None:
+    for p in paths:
+        p.unlink(missing_ok=True)
+
+
+def _run_one(name, quick, progress, done, tables, names, out) -> None:
+    """Run one analysis, write its figures and result file, rewrite the report."""
+    res_dir, fig_dir = out / "results", out / "figures"
+    spec = ANALYSES[name]
+    if spec.missing():
+        need = ", ".join(spec.missing())
+        done[name] = {"skipped": f"needs {need}, not installed: pip install \"fpad[train]\"", "figures": []}
+        if progress:
+            progress(f"[{len(done)}/{len(names)}] {name}: skipped ({done[name]['skipped']})")
+        atomic_write(out / "report.md", render_report(tables, names, done, quick, complete=len(done) == len(names)))
+        return
+    if progress:
+        progress(f"[{len(done) + 1}/{len(names)}] {name}: {spec.what}")
+    a = spec.run(quick, progress)
+    figures = write_figures(spec, a, fig_dir)
+    payload = a.to_json()
+    payload["provenance"].update({"analysis": name, "quick": quick, "figures": figures})
+    with sweeps.long_ints():
+        text = json.dumps(payload, indent=1, default=str)
+    atomic_write(res_dir / f"{name}.json", text)
+    done[name] = {"file": str(res_dir / f"{name}.json"), "figures": [str(fig_dir / f) for f in figures],
+                  "elapsed_s": round(a.elapsed_s, 2), "rows": len(a.rows)}
+    tables[name] = a
+    atomic_write(out / "report.md", render_report(tables, names, done, quick, complete=len(done) == len(names)))
 
 
 # -- the report ----------------------------------------------------------------------------------------------
@@ -181,7 +262,8 @@ def render_report(tables: dict, names: list[str], done: dict, quick: bool, compl
         missing = [n for n in names if n not in done]
         head += [f"**INCOMPLETE: {len(done)} of {len(names)} analyses finished; missing: {', '.join(missing)}.** "
                  "The run was interrupted or is still running; re-run `fpad reproduce` to complete it.", ""]
-    head += [f"fpad {prov['fpad_version']}, commit {prov['git_commit'] or 'unknown'}, "
+    where = (f"commit {prov['git_commit']}" if prov["git_commit"] else "installed package (not a git checkout)")
+    head += [f"fpad {prov['fpad_version']}, {where}, code identity {prov['code_identity']}, "
              f"{'--quick' if quick else 'full run'}, written {prov['created']}.",
              "Every count is exact unless its method is `sample` (a labelled estimate with a 95% "
              "Clopper-Pearson interval). Exact values (fractions) are in `results/<analysis>.json`.", ""]
@@ -189,6 +271,9 @@ def render_report(tables: dict, names: list[str], done: dict, quick: bool, compl
     for name in names:
         if name not in done:
             body += [f"## {name}", "", "_missing: not completed in this run_", ""]
+            continue
+        if "skipped" in done[name]:
+            body += [f"## {name}", "", f"_skipped: {done[name]['skipped']}_", ""]
             continue
         a = tables[name]
         body += [f"## {name}: {a.title}", ""]

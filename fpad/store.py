@@ -17,16 +17,23 @@ Why this is safe:
   reported, never silently reused.
 * The store records the *run key* (:func:`run_key`): a hash of everything that determines
   what the chunks mean (the network's spec hash, the format, the free parameters, the method
-  with its parameters, the chunk size, the fpad version). Opening a store with a different key
-  is refused, so chunks of one run can never be merged into another.
+  with its parameters, the chunk size, the fpad version and :func:`code_identity`, a hash of the
+  source of the modules that decide the counts). Opening a store with a different key is refused,
+  so chunks of one run can never be merged into another, and a fix to the counting code resumes
+  nothing computed before it, even without a version bump.
+* Only a file that sqlite itself finds damaged (or that fails the checks above) is called
+  *corrupted*. A store that cannot be created or written (a directory, a read-only place, a full
+  disk) is reported as such, with the path, and never with advice to delete it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import sqlite3
+from importlib import resources
 from pathlib import Path
 
 from fpad import __version__
@@ -34,15 +41,49 @@ from fpad.errors import FpadError
 
 SCHEMA_VERSION = 1
 
+# The modules whose code decides what a stored chunk holds: the number formats, the network's
+# lowering, the exact oracle and its arithmetic, AD and the proxies, the compiled kernels, and
+# which points a chunk covers (the engine's plans, the estimators' line strides).
+CODE_MODULES = ("formats", "network", "graph", "activations", "proxies", "ad", "exact", "oracle",
+                "_kernels", "enumerate", "estimate", "engine")
+
+# sqlite result codes meaning the file's content is damaged; every other error (cannot open,
+# read-only, disk full, I/O error, locked) is about the place, not the file, and deleting the
+# file would not help.
+_DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+
+
+@functools.cache
+def code_identity() -> str:
+    """16 hex digits of SHA-256 over the source of :data:`CODE_MODULES` as installed.
+
+    Read once per process (about 300 kB, a few milliseconds), from the installed package
+    files, so an edited or reinstalled fpad gets a new identity whatever its version says.
+    """
+    return source_digest(resources.files("fpad"))
+
+
+def source_digest(package_dir) -> str:
+    """16 hex digits of SHA-256 over ``NAME.py`` of every :data:`CODE_MODULES` entry in
+    ``package_dir`` (a :class:`~pathlib.Path` or an :mod:`importlib.resources` traversable)."""
+    h = hashlib.sha256()
+    for name in CODE_MODULES:
+        data = package_dir.joinpath(f"{name}.py").read_bytes()
+        h.update(f"{name}.py {len(data)}\n".encode())
+        h.update(data)
+    return h.hexdigest()[:16]
+
 
 def run_key(spec_hash: str, fmt: str, free: list[str], method: str, chunk_size: int,
-            version: str = __version__) -> str:
+            version: str = __version__, code: str | None = None) -> str:
     """The identity of a run: 16 hex digits of SHA-256 over its defining inputs.
 
     ``method`` is the method *with its parameters* (e.g. ``"sample:n=1000:seed=0"``), so two
-    sample runs with different seeds get different stores.
+    sample runs with different seeds get different stores. ``code`` defaults to
+    :func:`code_identity`.
     """
-    blob = json.dumps([spec_hash, fmt, list(free), method, int(chunk_size), version],
+    code = code_identity() if code is None else code
+    blob = json.dumps([spec_hash, fmt, list(free), method, int(chunk_size), version, code],
                       separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -65,18 +106,43 @@ class ProgressStore:
         self.path = Path(path)
         self.key = key
         self.n_chunks = int(n_chunks)
-        if self.path.parent and not self.path.parent.exists():
+        if self.path.is_dir():
+            raise FpadError(f"progress store {self.path} is a directory; --store takes a file "
+                            f"name, e.g. --store {self.path / 'run.sqlite'}")
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            blocker = next((p for p in self.path.parents if p.exists() and not p.is_dir()), None)
+            why = f"{blocker} is a file" if blocker is not None else exc.strerror or str(exc)
+            raise self._unusable(f"cannot create its directory {self.path.parent}: {why}") from None
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions
             self._check_integrity()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._init(describe or {})
-        except sqlite3.DatabaseError as exc:
-            self._close_quietly()
-            raise FpadError(f"progress store {self.path} is corrupted ({exc}); delete it to start "
-                            "over or pass another --store") from None
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from None
+
+    def _failure(self, exc: sqlite3.Error) -> FpadError:
+        """The FpadError for an sqlite error: corrupted only if sqlite says the file is damaged."""
+        if getattr(exc, "sqlite_errorname", "") in _DAMAGED:
+            return self._corrupted(str(exc))
+        return self._unusable(self._place_error(exc))
+
+    def _place_error(self, exc: sqlite3.Error) -> str:
+        """What a non-corruption sqlite error says about the store's place, in words."""
+        name = getattr(exc, "sqlite_errorname", "")
+        if name == "SQLITE_CANTOPEN":
+            return "cannot create or open the file there"
+        if name == "SQLITE_READONLY":
+            return "the file or its directory is read-only"
+        return str(exc)
+
+    def _unusable(self, why: str) -> FpadError:
+        self._close_quietly()
+        return FpadError(f"cannot use the progress store {self.path} ({why}); pass a writable "
+                         "--store PATH, or --no-store to keep progress in memory only")
 
     # -- opening -----------------------------------------------------------------------------
     def _corrupted(self, what: str) -> FpadError:
@@ -106,7 +172,7 @@ class ProgressStore:
                 return
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            self._rollback_quietly()
             raise
         if "run_key" not in meta or "n_chunks" not in meta:
             raise self._corrupted("no run key recorded")
@@ -114,8 +180,8 @@ class ProgressStore:
             self._close_quietly()
             raise FpadError(f"progress store {self.path} belongs to another run (key "
                             f"{meta['run_key']}, this run {self.key}: different network, format, "
-                            "free parameters, method, chunk size or fpad version); pass another "
-                            "--store or delete it")
+                            "free parameters, method, chunk size, fpad version or counting code); "
+                            "pass another --store or delete it")
         if meta["n_chunks"] != str(self.n_chunks):
             raise self._corrupted(f"it records {meta['n_chunks']} chunks, the run has {self.n_chunks}")
 
@@ -129,8 +195,8 @@ class ProgressStore:
         out = {}
         try:
             rows = self._db.execute("SELECT idx, payload, sha256 FROM chunks ORDER BY idx").fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise self._corrupted(str(exc)) from None
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from None
         for idx, text, digest in rows:
             if not isinstance(idx, int) or not 0 <= idx < self.n_chunks:
                 raise self._corrupted(f"chunk index {idx!r} outside 0..{self.n_chunks - 1}")
@@ -151,17 +217,31 @@ class ProgressStore:
             raise ValueError(f"chunk index {idx} outside 0..{self.n_chunks - 1}")
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         # The same chunk committed twice (a re-sent Dask task) has the same exact payload.
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.execute("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?)",
-                             (idx, text, _checksum(text)))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?)",
+                                 (idx, text, _checksum(text)))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback_quietly()
+                raise
+        except sqlite3.Error as exc:
+            # E.g. SQLITE_FULL: earlier commits are durable (each its own transaction).
+            raise FpadError(f"cannot save chunk {idx} to the progress store {self.path} "
+                            f"({self._place_error(exc)}); the chunks saved before it are kept and "
+                            "the same command resumes from them once the store is writable "
+                            "(or use --no-store)") from None
 
     def close(self) -> None:
         self._db.close()
+
+    def _rollback_quietly(self) -> None:
+        # sqlite may already have rolled back (e.g. after SQLITE_FULL); the first error matters.
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
     def _close_quietly(self) -> None:
         db = getattr(self, "_db", None)

@@ -95,7 +95,11 @@ def git_commit() -> str | None:
 
 
 def provenance() -> dict:
-    return {"fpad_version": __version__, "git_commit": git_commit(),
+    """Which fpad made a result: version, git commit (None outside a checkout, e.g. a pip
+    install) and the code identity (a hash of the counting modules' source, always known)."""
+    from fpad.store import code_identity
+
+    return {"fpad_version": __version__, "git_commit": git_commit(), "code_identity": code_identity(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
@@ -186,8 +190,8 @@ def generic_formats() -> list[str]:
 def _count(problem, sample: int | None = None, seed: int = 0):
     from fpad import engine
 
-    if sample is None:
-        return engine.count(problem, progress=False, max_seconds=None)
+    if sample is None:  # a cell that cannot finish in the budget is refused before it runs
+        return engine.count(problem, progress=False, max_seconds=DEFAULT_BUDGET_S)
     return oracle_sample(problem, sample, seed)
 
 
@@ -281,6 +285,28 @@ def check_precision_budget(formats, budget_s: float = DEFAULT_BUDGET_S) -> None:
     est = sum(get_format(f).n_values for f in formats) * 3e-4
     if est > budget_s:
         raise FpadError(f"precision sweep would take about {est:.0f} s (budget {budget_s:.0f} s); use fewer formats")
+
+
+# Per analysis, the largest |M| it runs within the budget (checked before any work):
+#   ad_map          keeps one byte per point of M x M in memory and draws it as an image
+#                   (bf16: 4.3 GB, an unreadable picture); 4096^2 is 16 MB, under a second.
+#   counterexample  the all-grid network has 2|M| neurons, classified at each of |M| points by
+#                   the oracle (about 4e-5 s x |M|^2 per proxy: 1024 values, 2 minutes).
+#   inc_table       exhaustive cells of up to |M|^4 points (253^4 = 4.1e9, seconds to minutes).
+#   audit           every grid point through PyTorch and fpad's oracle, 2 free parameters.
+MAX_VALUES = {"ad_map": 4096, "counterexample": 1024, "inc_table": 253, "audit": 1024}
+
+
+def check_formats_budget(analysis: str, formats) -> None:
+    """Refuse formats too large for ``analysis`` before any work (see :data:`MAX_VALUES`)."""
+    limit = MAX_VALUES.get(analysis)
+    for f in formats if limit else ():
+        m = get_format(f).n_values
+        if m > limit:
+            name = analysis.replace("_", "-")
+            raise FpadError(f"format {f} has {m:,} values; the {name} analysis handles formats with at most "
+                            f"{limit} (e4m3fn, e5m2, e3m2, ...); count a single network over {f} with "
+                            f"'fpad count NET.toml --format {f}' (or --sample N for a labelled estimate)")
 
 
 # -- the analyses ----------------------------------------------------------------------------------------
@@ -491,6 +517,11 @@ def ad_map_networks() -> dict[str, dict]:
     }
 
 
+# The names the titles above give the two free parameters (x axis, y axis), for the axis labels.
+AD_MAP_SYMBOLS = {"v HS(w x + b) summed over B=2 x=(3,-3), w=1, (b, v) free": ("b", "v"),
+                  "no bias: ReLU(a ReLU(u)), proxy ReLU'(0)=1, (u, a) free": ("u", "a")}
+
+
 def ad_map(network: str, fmt_name: str = "e4m3fn", progress=None) -> Analysis:
     """Every point of M x M classified: 0 clean, 1 touched (AD right), 2/3 ndf, 5 inc."""
     import numpy as np
@@ -514,7 +545,9 @@ def ad_map(network: str, fmt_name: str = "e4m3fn", progress=None) -> Analysis:
     row = {"network": network, "format": fmt.name, "M": M, "x": p.free_names[0], "y": p.free_names[1],
            "points": M * M, **counts, "spec_hash": p.spec_hash, "method": "exhaustive"}
     a = Analysis("ad_map", f"where AD breaks: {network}", list(row), [row])
-    a.data = {"codes": codes, "values": vals.tolist(), "x": p.free_names[0], "y": p.free_names[1],
+    sym = AD_MAP_SYMBOLS.get(network)
+    x, y = (f"{sym[0]} = {p.free_names[0]}", f"{sym[1]} = {p.free_names[1]}") if sym else p.free_names
+    a.data = {"codes": codes, "values": vals.tolist(), "x": x, "y": y,
               "network": network, "format": fmt.name}
     return _done(a, t0, progress)
 

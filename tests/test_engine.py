@@ -115,7 +115,10 @@ def test_over_budget_grid_is_refused_with_its_size(calls, tmp_path):
     assert "grid of 253^4 = 4,097,152,081 points" in msg and "--sample" in msg and "--line" in msg
     assert "points/s" in msg and "\n" not in msg
     assert not (tmp_path / "s.sqlite").exists()  # refused before any store is created
-    assert calls["chunks"] <= 8  # only the calibration ran: warm-up + fourfold probes 2^8..2^20
+    assert "--method auto" in msg  # exhaustive was asked for: the structured methods were not tried
+    # only the calibrations ran (warm-up + fourfold probes 2^8..2^20): the exhaustive kernel's,
+    # and the sampling path's, whose own rate sizes the --sample advice
+    assert calls["chunks"] <= 16
 
 
 def test_astronomical_grid_is_refused_without_running_it():

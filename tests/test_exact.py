@@ -413,3 +413,19 @@ def test_hull_huge_and_tiny():
     res = hull_membership(pts, off)
     assert not res.member
     assert_hull_certified(pts, off, res)
+
+
+def test_cone_memo_returns_fresh_certificates():
+    """cone_interior_point is memoised on its exact rows (issue 10: the oracle meets the same cones
+    at every grid point); the caller's copy of a certificate can be changed without touching it."""
+    from fractions import Fraction
+
+    from fpad import exact
+
+    rows = [[Fraction(1), Fraction(-2)], [Fraction(3), Fraction(1)]]
+    a = exact.cone_interior_point(rows)
+    a.point[0] = Fraction(-99)
+    b = exact.cone_interior_point([list(r) for r in rows])
+    assert b.nonempty and b.point[0] != -99 and all(sum(x * y for x, y in zip(r, b.point)) > 0 for r in rows)
+    empty = exact.cone_interior_point([[Fraction(1)], [Fraction(-2)]])
+    assert not empty.nonempty and empty.farkas == exact.cone_interior_point([[1], [-2]]).farkas

@@ -243,16 +243,18 @@ def test_agrees_with_ml_dtypes_on_float32_inputs(name):
     assert np.array_equal(bits(f.round(x.astype(np.float64))), bits(ref))
 
 
-def test_headline_double_rounding_ml_dtypes_is_wrong():
-    """anchors headline 1: 1 + 2^-4 + 2^-40 is nearest to 1.125 in e4m3fn, but ml_dtypes casts
-    float64 via float32 (1 + 2^-4 exactly, a tie) and returns 1.0; bf16 likewise."""
+def test_headline_near_ties_round_once():
+    """anchors headline 1: 1 + 2^-4 + 2^-40 is nearest to 1.125 in e4m3fn (rounding through
+    float32 first would make it the tie 1 + 2^-4 and give 1.0); bf16 likewise. fpad is held to
+    the exact rational twin here, never to another library: ml_dtypes before 0.7 rounded float64
+    through float32 and returned 1.0 for both; 0.7 rounds them once (see README, Number formats)."""
     x = np.array([1 + 2.0**-4 + 2.0**-40])
     assert get_format("e4m3fn").round(x).tolist() == [1.125]
-    assert x.astype(ml_dtypes.float8_e4m3fn).astype(float).tolist() == [1.0]
+    assert get_format("e4m3fn").round_exact(Fraction(x[0])) == 1.125
     y = np.array([1 + 2.0**-8 + 2.0**-40])
     assert get_format("bf16").round(y).tolist() == [1 + 2.0**-7]
-    assert y.astype(ml_dtypes.bfloat16).astype(float).tolist() == [1.0]
-    # the same for an exact rational, which the float64 conversion itself would double-round
+    assert get_format("bf16").round_exact(Fraction(y[0])) == 1 + 2.0**-7
+    # the same for an exact rational, which a conversion to float64 first would double-round
     assert get_format("e4m3fn").round(Fraction(17, 16) + Fraction(1, 2**100)) == 1.125
     assert get_format("e4m3fn").round(Fraction(1, 3)) == 0.34375
 

@@ -355,8 +355,8 @@ def test_file_errors(tmp_path):
     bad.write_text("inputs = [[1.0]\n")
     with pytest.raises(FpadError, match=r"bad.toml: malformed TOML"):
         NetworkSpec.from_toml(bad)
-    bad.write_text("inputs = [[inf]]\n")
-    with pytest.raises(FpadError, match=r"malformed TOML"):
+    bad.write_text("inputs = [[inf]]\n")  # valid TOML, not a network value: the key is named
+    with pytest.raises(FpadError, match=r"bad.toml: inputs\[0,0\]: inf is not allowed; values must be finite"):
         NetworkSpec.from_toml(bad)
 
 

@@ -71,11 +71,20 @@ def test_interrupted_run_is_marked_incomplete(tmp_path):
 
 
 def test_reproduce_skips_train_with_a_note_without_torch(tmp_path):
-    code = BLOCK.replace('sys.exit(main(["train", "--model", "fnn"]))',
-                         f'sys.exit(main(["reproduce", "--quick", "--only", "train", "--out", {str(tmp_path)!r}, "--json"]))')
+    hide = ("import importlib.util\n_find = importlib.util.find_spec\n"
+            "importlib.util.find_spec = lambda n, p=None: None if n.split('.')[0] in ('torch', 'sklearn') else _find(n, p)\n")
+    code = hide + BLOCK.replace('sys.exit(main(["train", "--model", "fnn"]))',
+                                f'sys.exit(main(["reproduce", "--quick", "--only", "train", "--out", {str(tmp_path)!r}]))')
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    res = json.loads((tmp_path / "results" / "train.json").read_text())
-    assert res["rows"] == [] and res["notes"] == [
-        "skipped: this needs PyTorch and scikit-learn; install them with: pip install 'fpad[train]'"]
-    assert "skipped: this needs PyTorch" in (tmp_path / "report.md").read_text()
+    assert not (tmp_path / "results" / "train.json").exists()
+    report = (tmp_path / "report.md").read_text()
+    assert "train" in report and "skipped" in report and "fpad[train]" in report
+
+
+def test_train_analysis_skips_itself_without_torch():
+    code = BLOCK.replace('from fpad.cli import main\nsys.exit(main(["train", "--model", "fnn"]))',
+                         "from fpad.train.experiments import train_analysis\nprint(train_analysis(quick=True).notes)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == (
+        "[\"skipped: this needs PyTorch and scikit-learn; install them with: pip install 'fpad[train]'\"]")

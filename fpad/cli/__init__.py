@@ -10,13 +10,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 from fpad import __version__
+from fpad import interrupt
 from fpad.errors import FpadError
 
 # Sub-modules, in the order they appear in ``fpad --help``.
-COMMANDS = ["formats", "check", "examples", "count", "sweep", "reproduce", "train"]
+COMMANDS = ["formats", "check", "examples", "count", "sweep", "reproduce", "schema", "train"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,22 +47,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Interrupts:
+    """Ctrl-C, however it surfaces. Python raises KeyboardInterrupt between bytecodes, but an
+    interrupt that lands inside numba (a compiled kernel returning, the compiler writing its
+    cache through a ctypes callback) or inside Dask comes back as another exception (SystemError
+    "returned a result with an exception set", RuntimeError "no compiled object yet") or as an
+    "Exception ignored" report. So the SIGINT handler records that it fired, and whatever
+    exception then ends the command is reported as the interruption it is."""
+
+    def __init__(self):
+        self.fired = False
+        self._old_handler = None
+        self._old_hook = None
+
+    def _on_sigint(self, signum, frame):
+        self.fired = True
+        signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt
+
+    def _unraisable(self, info):
+        if not (self.fired or isinstance(info.exc_value, KeyboardInterrupt)):
+            self._old_hook(info)
+
+    def __enter__(self):
+        try:
+            self._old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        except ValueError:  # not the main thread (main() called from a thread): leave it
+            self._old_handler = None
+        self._old_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
+        return self
+
+    def __exit__(self, *exc):
+        if self._old_handler is not None:
+            signal.signal(signal.SIGINT, self._old_handler)
+        sys.unraisablehook = self._old_hook
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        if not getattr(args, "func", None):
-            parser.print_help()
+    interrupt.reset()
+    with _Interrupts() as ctrl_c:
+        try:
+            args = parser.parse_args(argv)
+            if not getattr(args, "func", None):
+                parser.print_help()
+                return 0
+            return int(args.func(args) or 0)
+        except FpadError as exc:
+            if not ctrl_c.fired:
+                print(f"fpad: error: {exc}", file=sys.stderr)
+                return 2
+        except BrokenPipeError:  # e.g. `fpad ... --json | head`: the reader left; end quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
-        return int(args.func(args) or 0)
-    except FpadError as exc:
-        print(f"fpad: error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # e.g. `fpad ... --json | head`: the reader left; end quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except KeyboardInterrupt:
-        print("fpad: interrupted; completed chunks are saved and a re-run resumes", file=sys.stderr)
+        except (KeyboardInterrupt, Exception):
+            if not ctrl_c.fired and not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+                raise
+        print(f"fpad: interrupted; {interrupt.note()}", file=sys.stderr)
         return 130
 
 

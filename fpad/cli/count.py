@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import json
 import math
+from fractions import Fraction
 
-from fpad.engine import DASK_TIMEOUT_S, DEFAULT_MAX_SECONDS, count
+from fpad.engine import DASK_TIMEOUT_S, DEFAULT_MAX_SECONDS, check_dask_timeout, count
 from fpad.errors import FpadError
 from fpad.network import split_names
+from fpad.rounded.arith import parse_arith
+from fpad.rounded.count import ROUNDED_KEYS, count_rounded
+from fpad.sweeps import long_ints
 
 
 def register(subparsers) -> None:
@@ -41,7 +45,7 @@ def register(subparsers) -> None:
     est.add_argument("--sample", type=int, metavar="N",
                      help="classify N uniformly drawn points exactly; 95%% Clopper-Pearson interval. "
                      "With --line: the number of lines (default 1000)")
-    est.add_argument("--seed", type=int, default=0, metavar="S", help="random seed of --sample/--line (default 0)")
+    est.add_argument("--seed", type=int, default=0, metavar="S", help="random seed of --sample/--line, an integer >= 0 (default 0)")
     est.add_argument("--line", metavar="PARAM",
                      help="enumerate every value of free parameter PARAM along N lines whose other "
                      "parameters are drawn; interval treats lines as clusters")
@@ -61,39 +65,104 @@ def register(subparsers) -> None:
                      '(needs pip install "fpad[dask]")')
     run.add_argument("--dask-timeout", type=float, default=DASK_TIMEOUT_S, metavar="S",
                      help=f"seconds to wait for the Dask scheduler (default {DASK_TIMEOUT_S:g})")
+    p.add_argument("--arith", metavar="A", default="exact",
+                   help="arithmetic of the forward pass: exact (default, the papers' model) or rounded:"
+                   "mul=F1,acc=F2,out=F3 (products, partial sums, stored values; each F a format, fp32, "
+                   "fp64 or exact), rounded:bf16, rounded:e4m3fn/fp32; adds touched_rounded, flips, "
+                   "ad_branch_wrong and nonfinite (decided point by point: small grids, or --sample N)")
     p.add_argument("--json", action="store_true", help="print one JSON object (no progress bar)")
     p.set_defaults(func=run_count)
+
+
+def _check_numbers(args) -> None:
+    """Refuse, before any work, numbers that argparse's types let through."""
+    if not args.max_seconds > 0:  # also nan and -inf
+        raise FpadError(f"--max-seconds must be a positive number of seconds (or inf for no limit), "
+                        f"got {args.max_seconds:g}")
+    if args.seed < 0:
+        # random.Random(-7) is random.Random(7): a negative seed would draw 7's sample under
+        # another label.
+        raise FpadError(f"--seed must be an integer >= 0, got {args.seed}")
+    check_dask_timeout(args.dask_timeout)
 
 
 def run_count(args) -> int:
     from fpad.cli.check import load_spec
 
+    _check_numbers(args)
     spec, fmt, _ = load_spec(args.network, args.example, args.format)
     free = None if args.free is None else [n for item in args.free for n in split_names(item)]
     problem = spec.build(fmt, free=free)
     store = None if args.no_store else (args.store or True)
     max_s = None if math.isinf(args.max_seconds) else args.max_seconds
-    if max_s is not None and max_s <= 0:
-        raise FpadError(f"--max-seconds must be positive (or inf), got {args.max_seconds:g}")
-    res = count(problem, args.method, sample=args.sample, line=args.line, seed=args.seed,
-                level=args.level, chunk_size=args.chunk_size, store=store, dask=args.dask,
-                dask_timeout=args.dask_timeout, max_seconds=max_s,
-                progress=False if args.json else None)
-    if args.json:
-        out = res.to_json()
-        out["network"] = spec.source
-        out["spec_hash"] = problem.spec_hash
-        print(json.dumps(out, indent=2))
+    arith = parse_arith(args.arith)
+    if arith.exact:
+        res = count(problem, args.method, sample=args.sample, line=args.line, seed=args.seed,
+                    level=args.level, chunk_size=args.chunk_size, store=store, dask=args.dask,
+                    dask_timeout=args.dask_timeout, max_seconds=max_s,
+                    progress=False if args.json else None)
     else:
-        print(render(res, spec.source))
+        res = _count_rounded(problem, arith, args, max_s)
+    if args.json:
+        with long_ints():  # a width-1024 grid has 253^3073 points: JSON integers of any size
+            out = res.to_json()
+            out["arith"] = arith.spec
+            out.update({k: v for k, v in res.extra.get("rounded", {}).items() if k in ROUNDED_KEYS})
+            out["network"] = spec.source
+            out["spec_hash"] = problem.spec_hash
+            out["drawn_fixed"] = {"seed": problem.seed, "values": {k: str(v) for k, v in problem.drawn.items()}}
+            print(json.dumps(out, indent=2))
+    else:
+        print(render(res, spec.source, _drawn_text(problem)))
     return 0
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.4g}%"
+def _count_rounded(problem, arith, args, max_s):
+    """--arith rounded:...: every point decided by the slow exact path (no kernel, no store)."""
+    if args.line or args.dask or args.method != "auto":
+        raise FpadError("--arith rounded:... counts every grid point, or --sample N points, one at a time; "
+                        "it takes no --line, --dask or --method")
+    return count_rounded(problem, arith, sample=args.sample, seed=args.seed, level=args.level,
+                         max_seconds=max_s)
 
 
-def render(res, source: str) -> str:
+def _pct(x) -> str:
+    return f"{100 * float(x):.4g}%"
+
+
+def _int(n: int, width: int = 22) -> str:
+    """An exact count for a person: with thousands separators, or, past 20 digits, as a
+    mantissa and exponent (the exact integer is in --json)."""
+    if n < 10**20:
+        return f"{n:>{width},}"
+    with long_ints():
+        digits = str(n)
+    return f"{digits[0]}.{digits[1:5]}e{len(digits) - 1}".rjust(width)
+
+
+def _frac(q) -> str:
+    """An exact fraction, or its decimal value when numerator or denominator is too long to read."""
+    if q.denominator < 10**20 and abs(q.numerator) < 10**20:
+        return f"{q} (~{float(q):.4g})"
+    return f"~{float(q):.6g} (exact fraction in --json)"
+
+
+def _names(names: list[str], show: int = 12) -> str:
+    if len(names) <= show:
+        return ", ".join(names)
+    return ", ".join(names[:show]) + f", ... ({len(names) - show} more; all in --json)"
+
+
+def _drawn_text(problem) -> str | None:
+    drawn = problem.drawn
+    if not drawn:
+        return None
+    shown = ", ".join(f"{k}={v}" for k, v in list(drawn.items())[:8])
+    more = f", ... ({len(drawn) - 8} more in --json)" if len(drawn) > 8 else ""
+    return f"drawn    {shown}{more} (fixed parameters drawn from {problem.fmt.name} with seed {problem.seed})"
+
+
+def render(res, source: str, drawn: str | None = None) -> str:
     """A plain-text table of a :class:`~fpad.results.CountResult`; estimates say so loudly."""
     lines = []
     if res.is_estimate:
@@ -110,24 +179,36 @@ def render(res, source: str) -> str:
         lines.append(f"EXACT ({res.method}): every one of the {res.M}^{len(res.free)} grid points")
     lines.append(f"network  {source}")
     lines.append(f"format   {res.format} (|M| = {res.M}); n (kinks) = {res.kinks_total}")
-    lines.append(f"free     {len(res.free)}: {', '.join(res.free)}")
+    lines.append(f"free     {len(res.free)}: {_names(res.free)}")
+    if drawn:
+        lines.append(drawn)
     lines.append("")
     rows = [("points", res.points, None), ("touched", res.touched, None), ("ndf", res.ndf, "ndf"),
             ("inc", res.inc, "inc"), ("clarke_ok", res.clarke_ok, None)]
     for name, n, ci_key in rows:
-        row = f"  {name:<10}{n:>22,}"
+        row = f"  {name:<10}{_int(n)}"
         if name != "points" and res.points:
-            row += f"   {_pct(n / res.points):>10} of points"
+            row += f"   {_pct(Fraction(n, res.points)):>10} of points"
         if name == "clarke_ok":
             row += "  (ndf points where AD is in the Clarke set)"
         if ci_key and res.ci:
             lo, hi = res.ci[ci_key]
             row += f"   {res.ci['level']:.0%} interval [{_pct(lo)}, {_pct(hi)}]"
         lines.append(row)
+    rounded = res.extra.get("rounded")
+    if rounded:
+        lines.append(f"  under --arith {rounded['arith']} (inputs {rounded['inputs']}):")
+        for key in ROUNDED_KEYS:
+            row = f"  {key:<16}{_int(rounded[key], 16)}"
+            if res.points:
+                row += f"   {_pct(Fraction(rounded[key], res.points)):>10} of points"
+            if key in rounded.get("ci", {}):
+                lo, hi = rounded["ci"][key]
+                row += f"   {res.ci['level']:.0%} interval [{_pct(lo)}, {_pct(hi)}]"
+            lines.append(row)
     lines.append("")
-    lines.append(f"  ndf density {'(ESTIMATE) ' if res.is_estimate else ''}{res.density} "
-                 f"(~{float(res.density):.4g});  bound n/|M| = {res.bound} (~{float(res.bound):.4g});  "
-                 f"bound holds: {'yes' if res.bound_holds else 'NO'}")
+    lines.append(f"  ndf density {'(ESTIMATE) ' if res.is_estimate else ''}{_frac(res.density)};  "
+                 f"bound n/|M| = {_frac(res.bound)};  bound holds: {'yes' if res.bound_holds else 'NO'}")
     for kind, points in sorted(res.witnesses.items()):
         for w in points:
             lines.append(f"  witness {kind}: " + ", ".join(f"{n}={v}" for n, v in zip(res.free, w)))
@@ -136,7 +217,7 @@ def render(res, source: str) -> str:
         lines.append("")
         lines.append("  per neuron: " + "  ".join(f"{k:>10}" for k in keys))
         for tag, v in res.per_neuron.items():
-            lines.append(f"  {tag:<12}" + "  ".join(f"{v.get(k, 0):>10,}" for k in keys))
+            lines.append(f"  {tag:<12}" + "  ".join(_int(v.get(k, 0), 10) for k in keys))
     lines.append("")
     tail = f"elapsed {res.elapsed_s:.3g} s"
     if "run_key" in res.extra:

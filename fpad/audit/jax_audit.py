@@ -1,0 +1,82 @@
+"""The JAX adapter of :mod:`fpad.audit.core`: ``x @ W.T + b`` per layer, ``jax.grad`` under
+``jax.vmap``; spellings ``jax.nn.relu``, ``jnp.maximum(x, 0)``, ``jnp.where(x > 0, x, 0)``,
+``jax.nn.relu6``, ``jnp.clip(x, 0, 6)``, ``jax.nn.hard_sigmoid``. float64 needs JAX's x64 mode,
+which the adapter switches on (``jax_enable_x64``) for the process."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fpad.audit import core
+from fpad.errors import FpadError
+
+NAME = "jax"
+DTYPES = ("float64", "float32", "bfloat16")
+
+
+def _jax():
+    try:
+        import jax
+    except ImportError:
+        raise FpadError('the JAX audit needs JAX: pip install "fpad[jax]"') from None
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def variants() -> dict[str, dict]:
+    jax = _jax()
+    jnp = jax.numpy
+    return {
+        "relu": {"jax.nn.relu": jax.nn.relu, "jnp.maximum(x, 0)": lambda x: jnp.maximum(x, 0),
+                 "jnp.where(x > 0, x, 0)": lambda x: jnp.where(x > 0, x, 0)},
+        "relu6": {"jax.nn.relu6": jax.nn.relu6, "jnp.clip(x, 0, 6)": lambda x: jnp.clip(x, 0, 6)},
+        "hardsigmoid": {"jax.nn.hard_sigmoid": jax.nn.hard_sigmoid},
+        "identity": {"identity": lambda x: x},
+    }
+
+
+def network_fn(arrays, fns, dtype):
+    jax = _jax()
+    jnp = jax.numpy
+    dt = getattr(jnp, dtype)
+    x = jnp.asarray(arrays["inputs"], dtype=dt)
+    ow = None if arrays["out_weights"] is None else jnp.asarray(arrays["out_weights"], dtype=dt)
+
+    def take(w, spec):
+        kind, a = spec
+        return jnp.asarray(a, dtype=dt) if kind == "const" else w[a]
+
+    def f(w):
+        z, pres = x, []
+        for wspec, bspec, act in arrays["layers"]:
+            pre = z @ take(w, wspec).T
+            if bspec is not None:
+                pre = pre + take(w, bspec)
+            if act != "identity":
+                pres.append(pre)
+            z = fns[act](pre)
+        return ((z * ow).sum() if ow is not None else z.sum()), tuple(pres)
+
+    return f
+
+
+def gradients(arrays, fns, dtype, w: np.ndarray):
+    jax = _jax()
+    jnp = jax.numpy
+    g, pres = jax.vmap(jax.grad(network_fn(arrays, fns, dtype), has_aux=True))(jnp.asarray(w, dtype=getattr(jnp, dtype)))
+    n = len(w)
+    return np.asarray(g, dtype=np.float64), [np.asarray(t, dtype=np.float64).reshape(n, -1) for t in pres]
+
+
+def kink_derivatives(fn, kinks, dtype) -> list[float]:
+    jax = _jax()
+    if not kinks:
+        return []
+    return [float(v) for v in jax.vmap(jax.grad(fn))(jax.numpy.asarray(kinks, dtype=getattr(jax.numpy, dtype)))]
+
+
+def audit(problem, dtypes=DTYPES, spellings=None, chunk: int = 4096, progress=None) -> dict:
+    """:func:`fpad.audit.core.run` with JAX."""
+    import sys
+
+    return core.run(problem, sys.modules[__name__], dtypes, spellings, chunk, progress)

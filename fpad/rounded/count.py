@@ -1,0 +1,182 @@
+"""Per-point classification under rounded arithmetic, beside the exact model (DESIGN.md).
+
+At a grid point w (parameters in M), the rounded forward pass (:mod:`fpad.rounded.forward`) is a
+deterministic function of w. Counted, each exactly:
+
+* ``touched_rounded``: some rounded pre-activation lies on a kink, or some max-pool window's
+  stored values tie for the maximum;
+* ``flips``: the rounded pass's branch pattern (for each kinked activation: the piece of its
+  pre-activation, and whether it sits on a kink; for each max-pool: the first maximiser) differs
+  from the exact pass's;
+* ``ad_branch_wrong``: P (exact arithmetic) is differentiable at w, but AD run on the rounded
+  pass's branch decisions differs from DP(w). That AD takes, at each activation, the proxy value
+  if the *rounded* pre-activation is on a kink and the slope of its piece otherwise, and routes
+  each max to the rounded pass's first maximiser; its chain-rule factors are exact (weights and
+  exact node values), so rounding noise is separated from branch errors. Where rounding changes
+  no branch this is the exact model's AD, so the exact model's inc points are counted too;
+* ``nonfinite``: the rounded pass overflows to inf/NaN; such points are excluded from the three
+  counts above (they are still classified by the exact model).
+
+The exact-model counts (touched, ndf, inc, clarke_ok) of the same points come from the exact
+oracle (:func:`fpad.oracle.classify`). Everything here is the slow exact path, a point at a time;
+there is no compiled kernel for rounded arithmetic yet, so large grids are sampled.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+
+from fpad import oracle
+from fpad.ad import backward
+from fpad.errors import FpadError
+from fpad.graph import ACT, MAX
+from fpad.rounded.arith import EXACT, Arith
+from fpad.rounded.forward import Pass, forward
+
+ROUNDED_KEYS = ("touched_rounded", "flips", "ad_branch_wrong", "nonfinite")
+
+
+@dataclass
+class PointVerdict:
+    exact: oracle.PointResult
+    nonfinite: bool
+    touched_rounded: bool
+    flips: bool
+    ad_branch_wrong: bool
+
+
+def _live_nodes(problem):
+    """The program's kinked ACT and multi-argument MAX nodes that P depends on, as (index, node)."""
+    prog = problem.program
+    live = set(prog.ancestors([prog.output]))
+    return [(i, n) for i, n in enumerate(prog.nodes) if i in live and
+            ((n.op == ACT and n.act.n_kinks) or (n.op == MAX and len(n.args) > 1))]
+
+
+def _pattern(nodes, p: Pass) -> tuple:
+    out = []
+    for _, n in nodes:
+        if n.op == ACT:
+            z = p.pre[n.tag]
+            out.append((n.act.piece(z), n.act.kink_index(z) >= 0))
+        else:
+            out.append(p.winner(n.tag))
+    return tuple(out)
+
+
+def _touched(nodes, p: Pass) -> bool:
+    for _, n in nodes:
+        if n.op == ACT:
+            if n.act.kink_index(p.pre[n.tag]) >= 0:
+                return True
+        else:
+            vals = p.windows[n.tag]
+            if sum(v == max(vals) for v in vals) > 1:
+                return True
+    return False
+
+
+def ad_on_branches(problem, values, p: Pass) -> tuple[Fraction, ...]:
+    """AD's gradient (w.r.t. ``problem.wrt``) with the branch decisions of pass ``p`` and exact
+    chain-rule factors (``values``: the exact node values of the program)."""
+    proxy = problem.proxy
+    _, grad = backward(problem.program, values,
+                       lambda i, node, x: proxy.derivative(node.act, p.pre[node.tag]),
+                       lambda i, node: p.winner(node.tag))
+    return tuple(grad.get(k, Fraction(0)) for k in problem.wrt)
+
+
+def classify_rounded(problem, free_values, arith: Arith, nodes=None) -> PointVerdict:
+    """Classify one grid point (free values in ``problem.free`` order) in both arithmetics."""
+    from fpad.ad import forward as exact_forward
+
+    nodes = _live_nodes(problem) if nodes is None else nodes
+    w = problem.full_point(free_values)
+    ex = oracle.classify(problem, free_values)
+    r = forward(problem.spec, w, arith)
+    if r.nonfinite:
+        return PointVerdict(ex, True, False, False, False)
+    e = forward(problem.spec, w, EXACT)
+    wrong = False
+    if ex.differentiable:
+        wrong = ad_on_branches(problem, exact_forward(problem.program, w), r) != tuple(ex.dp)
+    return PointVerdict(ex, False, _touched(nodes, r), _pattern(nodes, r) != _pattern(nodes, e), wrong)
+
+
+def count_rounded(problem, arith: Arith, *, sample: int | None = None, seed: int = 0, level: float = 0.95,
+                  max_seconds: float | None = 3600.0, progress=None, value_range: Fraction | None = None):
+    """Exact-model and rounded counts over the whole grid, or over ``sample`` uniform points (a
+    labelled estimate). Returns a :class:`fpad.results.CountResult` whose ``extra["rounded"]``
+    holds the rounded counts and ``arith``. ``value_range=r`` restricts every free parameter to
+    the format's values in [-r, r] (``M`` itself otherwise; the restriction is recorded): uniform
+    draws from all of M put most points beyond any trained network's scale, where the rounded pass
+    simply overflows."""
+    from fpad.estimate import clopper_pearson, sample_interval, sample_indices
+    from fpad.results import CountResult
+    from fpad.sweeps import exact_str
+
+    if arith.exact:
+        raise FpadError("count_rounded needs a rounded arithmetic (exact counts go through fpad.engine.count)")
+    t0 = time.perf_counter()
+    vals = problem.fmt.values_fraction()
+    if value_range is not None:
+        vals = [v for v in vals if abs(v) <= value_range]
+    m, k = len(vals), len(problem.free)
+    n_points = m ** k
+    n = n_points if sample is None else sample
+    if n < 1:
+        raise FpadError(f"--sample needs a positive number of points, got {n}")
+    nodes = _live_nodes(problem)
+    # the budget: time a few points first (every point is a slow exact classification)
+    probe = [[vals[(7 * j + 3 * i) % m] for j in range(k)] for i in range(min(n, 8))]
+    tp = time.perf_counter()
+    for pt in probe:
+        classify_rounded(problem, pt, arith, nodes)
+    rate = len(probe) / max(time.perf_counter() - tp, 1e-9)
+    if max_seconds is not None and n / rate > max_seconds:
+        what = f"grid of {m}^{k} points" if sample is None else f"sample of {n:,} points"
+        raise FpadError(f"{what} under --arith {arith.spec} would take about {n / rate:,.0f} s at the measured "
+                        f"{rate:,.0f} points/s (rounded arithmetic is decided point by point, exactly), over "
+                        f"--max-seconds {max_seconds:g}; use --sample N with N up to about "
+                        f"{max(1, int(rate * max_seconds)):,}, or a larger --max-seconds")
+    if sample is None:
+        points = itertools.product(vals, repeat=k)
+    else:
+        def digits(idx):
+            out = []
+            for _ in range(k):
+                idx, d = divmod(idx, m)
+                out.append(vals[d])
+            return out[::-1]  # first free parameter most significant, as the engine enumerates
+        points = (digits(i) for i in sample_indices(n_points, n, seed))
+    c = dict(touched=0, ndf=0, inc=0, clarke_ok=0, **{key: 0 for key in ROUNDED_KEYS})
+    for j, pt in enumerate(points):
+        v = classify_rounded(problem, list(pt), arith, nodes)
+        ex = v.exact
+        c["touched"] += ex.is_touched
+        c["ndf"] += ex.ndf
+        c["inc"] += ex.inc
+        c["clarke_ok"] += bool(ex.ndf and ex.clarke_ok)
+        c["nonfinite"] += v.nonfinite
+        c["touched_rounded"] += v.touched_rounded
+        c["flips"] += v.flips
+        c["ad_branch_wrong"] += v.ad_branch_wrong
+        if progress and j % 1000 == 999:
+            progress(j + 1, n)
+    rounded = {"arith": arith.spec, "inputs": f"rounded to {arith.out.name} first",
+               "values": "all of M" if value_range is None else f"M in [-{value_range}, {value_range}] ({m} values)",
+               **{key: c[key] for key in ROUNDED_KEYS}}
+    ci = None
+    extra = {"rounded": rounded}
+    if sample is not None:
+        ci = sample_interval(c["ndf"], c["inc"], n, level)
+        finite = n - c["nonfinite"]
+        rounded["ci"] = {key: list(clopper_pearson(c[key], finite, level)) for key in ROUNDED_KEYS[:3]}
+        extra.update(grid_points=exact_str(n_points), seed=seed, sample=n)
+    return CountResult(format=problem.fmt.name, M=m, free=problem.free_names, points=n, touched=c["touched"],
+                       ndf=c["ndf"], inc=c["inc"], clarke_ok=c["clarke_ok"], kinks_total=problem.kinks_total,
+                       method="exhaustive" if sample is None else "sample", elapsed_s=time.perf_counter() - t0,
+                       ci=ci, extra=extra)
