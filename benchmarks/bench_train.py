@@ -21,32 +21,23 @@ import statistics
 import time
 
 import torch
-from torch import nn
 
 from fpad.train.checks import check_trace
 from fpad.train.models import build
-from fpad.train.run import BATCH, digits
+from fpad.train.run import BATCH, digits, forward_backward
 from fpad.train.trace import Capture
 
 
 def _step(net, opt, xb, yb, cap):
     t0 = time.perf_counter()
-    if cap is not None:
-        with cap:
-            logits = net(xb)
-    else:
-        logits = net(xb)
-    t1 = time.perf_counter()
-    loss = nn.functional.cross_entropy(logits.float(), yb)
     opt.zero_grad()
-    loss.backward()
+    _, t_fwd = forward_backward(net, xb, yb, cap)
     opt.step()
     t2 = time.perf_counter()
     if cap is None:
-        return t2 - t0, t1 - t0, None
+        return t2 - t0, t_fwd, None
     rep = check_trace(cap.trace)
-    t3 = time.perf_counter()
-    return t3 - t0, t1 - t0, rep
+    return time.perf_counter() - t0, t_fwd, rep
 
 
 def bench(model: str, steps: int, precision: str, width: int = 1, batch: int = BATCH) -> dict:

@@ -130,6 +130,21 @@ class RunStats:
                 "time": {k: round(v, 4) for k, v in self.time.items()}}
 
 
+def forward_backward(net, xb, yb, cap=None):
+    """One training forward (inside the capture ``cap`` when given) and backward of the
+    cross-entropy; returns (loss, seconds spent in the forward)."""
+    t0 = time.perf_counter()
+    if cap is not None:
+        with cap:
+            logits = net(xb)
+    else:
+        logits = net(xb)
+    t1 = time.perf_counter()
+    loss = nn.functional.cross_entropy(logits.float(), yb)
+    loss.backward()
+    return loss, t1 - t0
+
+
 def train(model: str = "fnn", activation: str = "relu", precision: str = "fp32", epochs: int = 1, seed: int = 0,
           check: str = "exact", out: str | None = None, compare_repo: bool = False, max_steps: int | None = None,
           progress=None) -> dict:
@@ -154,7 +169,6 @@ def train(model: str = "fnn", activation: str = "relu", precision: str = "fp32",
     steps_per_epoch = (len(ytr) + BATCH - 1) // BATCH
     total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
-    loss_fn = nn.CrossEntropyLoss()
     config = {"model": model, "activation": activation, "precision": precision, "epochs": epochs, "seed": seed,
               "check": check, "batch": BATCH, "steps_planned": total, "optimizer": "SGD(lr=0.05, momentum=0.9, wd=5e-4)",
               "schedule": "cosine", "data": "sklearn digits 8x8, fixed 1440/357 split, x/16"}
@@ -178,15 +192,9 @@ def train(model: str = "fnn", activation: str = "relu", precision: str = "fp32",
                 xb, yb = xtr[idx].to(dtype), ytr[idx]
                 net.train()
                 t0 = time.perf_counter()
-                if cap is not None:
-                    with cap:
-                        logits = net(xb)
-                else:
-                    logits = net(xb)
-                t1 = time.perf_counter()
-                loss = loss_fn(logits.float(), yb)
                 opt.zero_grad()
-                loss.backward()
+                loss, t_fwd = forward_backward(net, xb, yb, cap)
+                t1 = t0 + t_fwd
                 if master is not None:  # step the float32 master weights, then round them again
                     with torch.no_grad():
                         for p, m in zip(net.parameters(), master):
