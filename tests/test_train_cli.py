@@ -56,18 +56,26 @@ def test_run_writes_log_and_summary(tmp_path, capsys):
     assert s["provenance"]["fpad_version"]
 
 
-def test_interrupted_run_is_marked_incomplete(tmp_path):
+def test_interrupted_run_is_marked_incomplete(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     pytest.importorskip("sklearn")
-    from fpad.train.run import train
+    from fpad.train import run
 
-    def stop(msg):
-        raise KeyboardInterrupt
+    calls = []
+    real = run.check_trace
+
+    def ctrl_c_at_third_step(trace, mode):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(trace, mode)
+    monkeypatch.setattr(run, "check_trace", ctrl_c_at_third_step)
     with pytest.raises(KeyboardInterrupt):
-        train("fnn", epochs=2, out=str(tmp_path), progress=stop)
+        run.train("fnn", epochs=2, out=str(tmp_path))
     lines = (tmp_path / "steps.jsonl").read_text().splitlines()
-    assert json.loads(lines[-1]) == {"event": "interrupted", "step": 45}
-    assert json.loads((tmp_path / "summary.json").read_text())["complete"] is False
+    assert len(lines) == 3 and json.loads(lines[-1]) == {"event": "interrupted", "step": 2}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["complete"] is False and summary["steps"] == 2
 
 
 def test_reproduce_skips_train_with_a_note_without_torch(tmp_path):
