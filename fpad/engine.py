@@ -283,6 +283,7 @@ def count(problem, method: str = "auto", *, sample: int | None = None, line: str
             _run_dask(client, compiled, plan, todo, finished)
         else:
             for i in todo:
+                interrupt.check()
                 fn, args = plan.task(i)
                 finished(i, fn(compiled, *args))
 
@@ -359,6 +360,7 @@ def measure_rate(compiled, plan: Plan) -> float:
     fn(compiled, *args)
     n = 256
     while True:
+        interrupt.check()
         fn, args, points = plan.probe(n)
         t = time.perf_counter()
         fn(compiled, *args)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 NOTHING_SAVED = "nothing was saved; a re-run starts over"
+_requested: list[bool] = []  # set by the CLI's SIGINT handler
 _notes: list[str] = []
 _unwound: list[str] = []  # the note of the innermost block an exception left (kept for the handler)
 
@@ -40,6 +41,23 @@ def note() -> str:
     return _unwound[0] if _unwound else NOTHING_SAVED
 
 
+
+
+def request() -> None:
+    """Ctrl-C was pressed (called by the CLI's SIGINT handler)."""
+    _requested.append(True)
+
+
+def check() -> None:
+    """Raise KeyboardInterrupt if Ctrl-C was pressed. Long loops call this between their steps:
+    an interrupt that lands inside numba's compiler can be swallowed there (a ctypes callback
+    reports it as "Exception ignored" and compilation goes on), and this makes it count at the
+    next step instead of after the whole run."""
+    if _requested:
+        raise KeyboardInterrupt
+
+
 def reset() -> None:
-    """Forget a note left by an earlier exception (each CLI command starts clean)."""
+    """Forget an earlier command's notes and interrupt (each CLI command starts clean)."""
     _unwound.clear()
+    _requested.clear()

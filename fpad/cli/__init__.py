@@ -62,6 +62,7 @@ class _Interrupts:
 
     def _on_sigint(self, signum, frame):
         self.fired = True
+        interrupt.request()  # long loops stop at their next step even if this raise is swallowed
         signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt
 
     def _unraisable(self, info):
@@ -84,10 +85,10 @@ class _Interrupts:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     interrupt.reset()
-    with _Interrupts() as ctrl_c:
+    with _Interrupts() as ctrl_c:  # before anything slow (the subcommands' imports), so Ctrl-C is ours
         try:
+            parser = build_parser()
             args = parser.parse_args(argv)
             if not getattr(args, "func", None):
                 parser.print_help()

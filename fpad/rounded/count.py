@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 
-from fpad import oracle
+from fpad import interrupt, oracle
 from fpad.ad import backward
 from fpad.errors import FpadError
 from fpad.graph import ACT, MAX
@@ -154,6 +154,8 @@ def count_rounded(problem, arith: Arith, *, sample: int | None = None, seed: int
         points = (digits(i) for i in sample_indices(n_points, n, seed))
     c = dict(touched=0, ndf=0, inc=0, clarke_ok=0, **{key: 0 for key in ROUNDED_KEYS})
     for j, pt in enumerate(points):
+        if j % 256 == 0:
+            interrupt.check()
         v = classify_rounded(problem, list(pt), arith, nodes)
         ex = v.exact
         c["touched"] += ex.is_touched
