@@ -81,3 +81,19 @@ def test_jax_float64_relu_equals_fpads_ad_and_its_kink_rule_explains_the_rest():
     assert mx["equal_ad"] + mx["kink_rule"] == 63**2  # only its own rule at kinks differs, never a branch
     measured = res["kink_derivatives"]["jax jnp.maximum(x, 0) (float64)"]
     assert (mx["kink_rule"] == 0) == (measured == ["0"])  # a kink rule of 0 is PyTorch's proxy: nothing differs
+
+
+def test_review_findings_on_the_audit():
+    """From the independent review: fpad's AD in the audit is PyTorch's whatever the file's proxy;
+    wrt_all is refused; a grid a dtype cannot hold is refused for that dtype."""
+    from fpad.errors import FpadError
+
+    spec = NetworkSpec.from_dict(one_hidden_spec(1, proxy="const:1", inputs=(("1",), ("-0.5",)),
+                                                 free=["L1.W", "L1.b"], fixed={"L2.W": [["1"]], "L2.b": ["0"]}))
+    (row,) = audit(spec.build(get_format("e2m1")), dtypes=("float64",), spellings={"relu": ["F.relu"]})["rows"]
+    assert row["equal_ad"] == 225 and row["kink_rule"] == 0
+    with pytest.raises(FpadError, match="without wrt_all"):
+        audit(spec.build(get_format("e2m1"), wrt_all=True), dtypes=("float64",))
+    fp16 = NetworkSpec.from_dict(one_hidden_spec(1, free=["L1.b"], fixed={"L1.W": [["1"]], "L2.W": [["1"]], "L2.b": ["0"]}))
+    with pytest.raises(FpadError, match="not all exact in bfloat16"):
+        audit(fp16.build(get_format("fp16")), dtypes=("bfloat16",))

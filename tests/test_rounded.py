@@ -179,3 +179,13 @@ def test_integer_rounding_equals_the_formats_exact_twin(name):
         a, b = r(q), f.round_exact(q)
         b = Fraction(b) if math.isfinite(b) else b
         assert a == b or (math.isnan(a) and math.isnan(b)), (name, q, a, b)
+
+
+def test_review_findings_on_arith():
+    """From the independent review: format modifiers in the shorthand, repeated keys, and
+    non-Fraction inputs (ints and floats are exact rationals, rounded once)."""
+    assert parse_arith("rounded:e2m1:ties=up").spec == "rounded:mul=e2m1:ties=up,acc=e2m1:ties=up,out=e2m1:ties=up"
+    with pytest.raises(FpadError, match="name each of mul, acc, out once"):
+        parse_arith("rounded:mul=bf16,acc=bf16,out=bf16,mul=e2m1")
+    assert Rounding("e2m1")(7) == 6 and Rounding("e2m1")(0.3) == Fraction(1, 2)
+    assert Rounding("exact")(0.1) == Fraction(0.1)  # the double 0.1, exactly

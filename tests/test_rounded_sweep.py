@@ -33,7 +33,7 @@ def test_audit_sweep_quick(capsys):
     torch_rows = [r for r in rows if r["framework"] == "pytorch"]
     assert {r["format"] for r in rows} == {"e2m1"} and len(torch_rows) == 4 * 3 + 4 * 3 + 2 * 3 + 3
     for r in rows:
-        assert sum(r[c] for c in ("equal_ad", "equal_dp", "rounding", "kink_rule", "wrong_branch")) == r["points"] == 225
+        assert sum(r[c] for c in ("equal_ad", "equal_dp", "rounding", "kink_rule", "wrong_branch", "nonfinite")) == r["points"] == 225
         if r["ops"] == "F.relu" and r["network"].startswith("relu, x = (1, -0.5)"):
             assert r["equal_ad"] == 225  # dyadic data: PyTorch's ReLU gradient is fpad's AD, every dtype
 

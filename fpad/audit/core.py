@@ -15,7 +15,14 @@ framework number is a binary float, hence an exact rational, so each point is cl
 * ``kink_rule``: same branches, but a kink is touched: the op's own derivative at the kink
   (``clamp`` takes 1, ``maximum`` splits 1/2), possibly with rounding;
 * ``wrong_branch``: some activation input, as the framework computed it, lies on another piece
-  than the exact one (or on a kink the exact value misses, or off one it hits).
+  than the exact one (or on a kink the exact value misses, or off one it hits);
+* ``nonfinite``: the framework's gradient or pre-activations overflowed to inf/NaN.
+
+fpad's AD here is always PyTorch's convention (ReLU'(0) = 0 and the other proxies of
+:func:`fpad.proxies.get_proxy` ``("pytorch")``), whatever proxy the network file names; DP is
+taken with respect to the free parameters (a problem built with ``wrt_all`` is refused). Grid
+values that a dtype cannot hold exactly are refused for that dtype, so every difference is the
+framework's own.
 
 The kink derivatives of each spelling are measured (the adapter's ``kink_derivatives``).
 """
@@ -30,7 +37,7 @@ import numpy as np
 
 from fpad.errors import FpadError
 
-CLASSES = ("equal_ad", "equal_dp", "rounding", "kink_rule", "wrong_branch")
+CLASSES = ("equal_ad", "equal_dp", "rounding", "kink_rule", "wrong_branch", "nonfinite")
 KNOWN = ("relu", "relu6", "hardsigmoid", "identity")
 
 
@@ -82,8 +89,14 @@ def run(problem, adapter, dtypes, spellings=None, chunk: int = 4096, progress=No
     from fpad import oracle
     from fpad.ad import ad_gradient, forward as exact_forward
 
+    from fpad.proxies import get_proxy
+
     t0 = time.perf_counter()
+    if getattr(problem, "wrt_all", False):
+        raise FpadError("the framework audit compares gradients with respect to the free parameters; "
+                        "build the problem without wrt_all")
     layers = layers_of(problem)
+    pytorch = get_proxy("pytorch")
     table = adapter.variants()
     acts = list(dict.fromkeys(a for _, a in layers if a != "identity"))
     choices = {a: list(table[a]) for a in acts} | (spellings or {})
@@ -96,7 +109,7 @@ def run(problem, adapter, dtypes, spellings=None, chunk: int = 4096, progress=No
     for pt in points:
         w = problem.full_point(pt)
         vals = exact_forward(problem.program, w)
-        ad.append(tuple(ad_gradient(problem.program, w, problem.free, problem.proxy, values=vals)))
+        ad.append(tuple(ad_gradient(problem.program, w, problem.free, pytorch, values=vals)))
         r = oracle.classify(problem, pt)
         dp.append(tuple(r.dp) if r.differentiable else None)
         pre_exact.append(_exact_pres(problem, w, kinked))
@@ -105,6 +118,7 @@ def run(problem, adapter, dtypes, spellings=None, chunk: int = 4096, progress=No
     free = np.array(problem.free)
     rows = []
     for dtype in dtypes:
+        _check_representable(adapter, problem, dtype, base)
         for combo in combos:
             fns = {a: table[a][s] for a, s in combo.items()} | {"identity": table["identity"]["identity"]}
             counts = dict.fromkeys(CLASSES, 0)
@@ -114,6 +128,9 @@ def run(problem, adapter, dtypes, spellings=None, chunk: int = 4096, progress=No
                 g, pres = adapter.gradients(arrays, fns, dtype, w)
                 for j in range(len(w)):
                     i = start + j
+                    if not (np.isfinite(g[j]).all() and all(np.isfinite(t[j]).all() for t in pres)):
+                        counts["nonfinite"] += 1
+                        continue
                     gf = tuple(Fraction(float(v)) for v in g[j, free])
                     fw = [[Fraction(float(v)) for v in t[j]] for t in pres]
                     counts[classify(gf, ad[i], dp[i], fw, pre_exact[i], kinked)] += 1
@@ -125,6 +142,16 @@ def run(problem, adapter, dtypes, spellings=None, chunk: int = 4096, progress=No
                                             adapter.kink_derivatives(table[a][s], _kinks(layers, a), dtype)]
           for a in acts for s in choices[a] for dtype in dtypes}
     return {"rows": rows, "points": len(points), "kink_derivatives": kd, "elapsed_s": time.perf_counter() - t0}
+
+
+def _check_representable(adapter, problem, dtype, base) -> None:
+    """Refuse a dtype that cannot hold every grid value and fixed parameter exactly (a fp16 grid
+    in bfloat16 would be rounded before the framework runs, and fpad would blame the framework)."""
+    vals = np.array([float(v) for v in problem.fmt.values_fraction()] + list(base))
+    back = adapter.roundtrip(vals, dtype)
+    if not np.array_equal(back, vals):
+        raise FpadError(f"{problem.fmt.name} values (or the fixed parameters) are not all exact in {dtype}; "
+                        f"audit this grid in a wider dtype, or a narrower format in {dtype}")
 
 
 def _kinks(layers, act_name) -> list[float]:

@@ -68,6 +68,12 @@ def gradients(arrays, fns, dtype, w: np.ndarray):
     return np.asarray(g, dtype=np.float64), [np.asarray(t, dtype=np.float64).reshape(n, -1) for t in pres]
 
 
+def roundtrip(values: np.ndarray, dtype: str) -> np.ndarray:
+    """``values`` stored in ``dtype`` and read back as float64."""
+    jax = _jax()
+    return np.asarray(jax.numpy.asarray(values, dtype=getattr(jax.numpy, dtype)), dtype=np.float64)
+
+
 def kink_derivatives(fn, kinks, dtype) -> list[float]:
     jax = _jax()
     if not kinks:

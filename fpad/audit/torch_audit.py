@@ -74,6 +74,12 @@ def gradients(arrays, fns, dtype, w: np.ndarray):
     return g.to(torch.float64).numpy(), [t.to(torch.float64).reshape(n, -1).numpy() for t in pres]
 
 
+def roundtrip(values: np.ndarray, dtype: str) -> np.ndarray:
+    """``values`` stored in ``dtype`` and read back as float64."""
+    torch = _torch()
+    return torch.tensor(values, dtype=torch.float64).to(getattr(torch, dtype)).to(torch.float64).numpy()
+
+
 def kink_derivatives(fn, kinks, dtype) -> list[float]:
     """What ``fn``'s autograd returns at each kink, in ``dtype``."""
     torch = _torch()

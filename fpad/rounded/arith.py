@@ -83,9 +83,14 @@ class Rounding:
         return f.p, f.emin, Fraction(f.max), (Fraction(over) if math.isfinite(over) else over)
 
     def __call__(self, q):
-        """``q`` (a Fraction, or +-inf / nan) rounded: a Fraction, or a float inf / nan."""
-        if not isinstance(q, Fraction) or self.name == "exact":
+        """``q`` (a Fraction, int or float: an exact rational; or +-inf / nan) rounded once: a
+        Fraction, or a float inf / nan."""
+        if isinstance(q, float) and not math.isfinite(q):
             return q  # inf and nan stay what they are
+        if not isinstance(q, Fraction):
+            q = Fraction(q)  # ints and floats are exact rationals
+        if self.name == "exact":
+            return q
         plan = self._plan
         if plan is None:
             from fpad.formats import get_format
@@ -139,9 +144,10 @@ def parse_arith(text: str) -> Arith:
             raise FpadError(f"--arith {text!r}: {where} {name!r} is not a format ({exc}); "
                             "use a format name, fp32, fp64 or exact") from None
 
-    if "=" in body:
-        parts = dict(item.split("=", 1) if "=" in item else (item, "") for item in body.split(","))
-        if set(parts) != {"mul", "acc", "out"}:
+    if body.split("=", 1)[0].strip() in ("mul", "acc", "out"):  # not e2m1:ties=up
+        items = [item.split("=", 1) if "=" in item else (item, "") for item in body.split(",")]
+        parts = {k.strip(): v for k, v in items}
+        if len(items) != 3 or set(parts) != {"mul", "acc", "out"}:
             raise FpadError(f"--arith {text!r}: name each of mul, acc, out once; {how}")
         return Arith(rnd(parts["mul"], "mul"), rnd(parts["acc"], "acc"), rnd(parts["out"], "out"))
     if "/" in body:
