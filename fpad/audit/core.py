@@ -83,6 +83,23 @@ def dense_arrays(problem) -> dict:
             "out_weights": None if spec.out_weights is None else np.array([float(v) for v in spec.out_weights])}
 
 
+def network(arrays, fns, linear, take, x, out_weights):
+    """The network as a framework computes it, for an adapter: ``f(w) -> (P, pre-activations of
+    the kinked layers)``, each layer ``linear(z, W, b)`` (b may be None) followed by its activation
+    spelling ``fns[name]``; ``take(w, spec)`` reads a weight or bias (a constant or parameters)."""
+
+    def f(w):
+        z, pres = x, []
+        for wspec, bspec, act in arrays["layers"]:
+            pre = linear(z, take(w, wspec), None if bspec is None else take(w, bspec))
+            if act != "identity":
+                pres.append(pre)
+            z = fns[act](pre)
+        return ((z * out_weights).sum() if out_weights is not None else z.sum()), tuple(pres)
+
+    return f
+
+
 def run(problem, adapter, dtypes, spellings=None, chunk: int = 4096, progress=None) -> dict:
     """Classify ``adapter``'s gradient at every grid point, for each combination of spellings of
     the network's activations and each dtype. Returns {"rows", "points", "kink_derivatives"}."""

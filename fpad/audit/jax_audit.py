@@ -46,18 +46,10 @@ def network_fn(arrays, fns, dtype):
         kind, a = spec
         return jnp.asarray(a, dtype=dt) if kind == "const" else w[a]
 
-    def f(w):
-        z, pres = x, []
-        for wspec, bspec, act in arrays["layers"]:
-            pre = z @ take(w, wspec).T
-            if bspec is not None:
-                pre = pre + take(w, bspec)
-            if act != "identity":
-                pres.append(pre)
-            z = fns[act](pre)
-        return ((z * ow).sum() if ow is not None else z.sum()), tuple(pres)
+    def linear(z, W, b):
+        return z @ W.T if b is None else z @ W.T + b
 
-    return f
+    return core.network(arrays, fns, linear, take, x, ow)
 
 
 def gradients(arrays, fns, dtype, w: np.ndarray):

@@ -51,16 +51,7 @@ def network_fn(arrays, fns, dtype):
         kind, a = spec
         return torch.tensor(a, dtype=td) if kind == "const" else w[torch.as_tensor(a)]
 
-    def f(w):
-        z, pres = x, []
-        for wspec, bspec, act in arrays["layers"]:
-            pre = F.linear(z, take(w, wspec), None if bspec is None else take(w, bspec))
-            if act != "identity":
-                pres.append(pre)
-            z = fns[act](pre)
-        return ((z * ow).sum() if ow is not None else z.sum()), tuple(pres)
-
-    return f
+    return core.network(arrays, fns, F.linear, take, x, ow)
 
 
 def gradients(arrays, fns, dtype, w: np.ndarray):
