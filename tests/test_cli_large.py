@@ -8,22 +8,9 @@ import sys
 from fractions import Fraction
 
 from fpad.cli import main
+from nets import one_hidden_toml
 
-WIDE = """inputs = [[1.0]]
-[[layers]]
-kind = "dense"
-width = 1024
-bias = true
-activation = "relu"
-[[layers]]
-kind = "dense"
-width = 1
-bias = true
-activation = "identity"
-[params]
-free = ["L1.W", "L1.b", "L2.W"]
-seed = 0
-"""
+WIDE = one_hidden_toml(1024, "[[1.0]]", '["L1.W", "L1.b", "L2.W"]')
 
 M, N = 253, 1024
 # Closed form, input 1: neuron i is a kink of P iff w_i + b_i = 0 (M of the M^2 pairs) and v_i != 0.

@@ -20,21 +20,9 @@ from pathlib import Path
 
 import pytest
 
-NET = """inputs = [[1.0], [3.0]]
-[[layers]]
-kind = "dense"
-width = 2
-bias = true
-activation = "relu"
-[[layers]]
-kind = "dense"
-width = 1
-bias = true
-activation = "identity"
-[params]
-free = ["L1.W", "L1.b"]
-seed = 0
-"""
+from nets import one_hidden_toml
+
+NET = one_hidden_toml(2, "[[1.0], [3.0]]", '["L1.W", "L1.b"]')
 
 
 def _cpu_seconds(pid: int) -> float:
