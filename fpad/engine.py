@@ -37,6 +37,7 @@ from typing import Callable
 
 from fpad import __version__, interrupt
 from fpad.errors import FpadError
+from fpad.estimate import digit_stride, line_bases, line_interval, sample_indices, sample_interval
 from fpad.results import CountResult
 from fpad.store import ProgressStore, run_key
 
@@ -151,8 +152,6 @@ def _exhaustive_plan(n_points: int, chunk_size: int) -> Plan:
 
 
 def _sample_plan(n_points: int, n: int, seed: int, chunk_size: int) -> Plan:
-    from fpad.estimate import sample_indices
-
     n_chunks = max(1, -(-n // chunk_size))
 
     def size(i):
@@ -166,8 +165,6 @@ def _sample_plan(n_points: int, n: int, seed: int, chunk_size: int) -> Plan:
 
 def _line_plan(n_points: int, m: int, stride: int, param: str, n: int, seed: int,
                chunk_size: int) -> Plan:
-    from fpad.estimate import line_bases
-
     per = max(1, chunk_size // m)  # whole lines per chunk
     n_chunks = max(1, -(-n // per))
 
@@ -331,8 +328,6 @@ def _make_plan(problem, compiled, method, sample, line, seed, chunk_size) -> Pla
         if n < 1:
             raise FpadError(f"--sample needs a positive number of points, got {n}")
         return _sample_plan(n_points, n, seed, chunk_size or default_chunk_size(n))
-    from fpad.estimate import digit_stride
-
     names = problem.free_names
     if line not in names:
         raise FpadError(f"--line {line!r} is not a free parameter; free parameters: {', '.join(names)}")
@@ -500,13 +495,9 @@ def _result(problem, n_points, plan, kern, done, extra, level, line, seed, elaps
     fmt = problem.fmt
     ci = None
     if plan.method == "sample":
-        from fpad.estimate import sample_interval
-
         ci = sample_interval(total.ndf, total.inc, total.points, level)
         extra.update(grid_points=str(n_points), seed=seed, sample=plan.work)
     elif plan.method == "line":
-        from fpad.estimate import line_interval
-
         lines = [row for i in range(plan.n_chunks) for row in done[i]["lines"]]
         ci = line_interval(lines, fmt.n_values, level)
         extra.update(grid_points=str(n_points), seed=seed, line=line, lines=len(lines))

@@ -82,6 +82,7 @@ import numpy as np
 
 from fpad import _kernels as K
 from fpad.errors import FpadError
+from fpad.exact import float_with_error
 from fpad.graph import ACT, CONST, LIN, MAX, MUL, PARAM
 from fpad.results import CountResult
 
@@ -90,18 +91,6 @@ _INDEX_LIMIT = 2**62  # flat indices are int64 in the kernels
 
 
 # -- exact helpers --------------------------------------------------------------------------------
-def _float_err(c: Fraction) -> tuple[float, float]:
-    """(float(c), an upper bound of |float(c) - c|) -- 0.0 iff c is exactly a float."""
-    f = float(c)
-    d = abs(Fraction(f) - c)
-    if d == 0:
-        return f, 0.0
-    e = float(d)
-    if Fraction(e) < d:
-        e = math.nextafter(e, math.inf)
-    return f, e
-
-
 def _form(c: Fraction):
     """(sig, elo, ehi) of the single number c, (0, 0, 0) for zero, None if c is not dyadic."""
     if c == 0:
@@ -184,7 +173,6 @@ class Compiled:
     kn_tags: list[str]
     const_touched: list[int]  # program node ids of constant touched nodes
     const_tags: list[str]
-    proxies: dict  # (program node id, kink index) -> Fraction
     memo: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -252,30 +240,12 @@ def compile_problem(problem) -> Compiled:
             acts.append(nd.act)
     kptr, sptr = [0], [0]
     kinks, kerr, slopes, serr, icpt, ierr, kclarke = [], [], [], [], [], [], []
-    proxies = {}
     for act in acts:
-        for c in act.kinks:
-            f, e = _float_err(c)
-            kinks.append(f)
-            kerr.append(e)
-        for s, c in zip(act.slopes, act.intercepts):
-            f, e = _float_err(s)
-            slopes.append(f)
-            serr.append(e)
-            f, e = _float_err(c)
-            icpt.append(f)
-            ierr.append(e)
-        for i in range(act.n_kinks):
-            p = problem.proxy.value(act, i)
-            lo, hi = sorted((act.slopes[i], act.slopes[i + 1]))
-            kclarke.append(lo <= p <= hi)
+        for dest, arr in zip((kinks, kerr, slopes, serr, icpt, ierr), act.kernel_arrays()):
+            dest.extend(arr.tolist())
+        kclarke += [problem.proxy.in_clarke(act, i) for i in range(act.n_kinks)]
         kptr.append(len(kinks))
         sptr.append(len(slopes))
-    for old in order:
-        nd = nodes[old]
-        if nd.op == ACT:
-            for i in range(nd.act.n_kinks):
-                proxies[(old, i)] = problem.proxy.value(nd.act, i)
 
     # node arrays, one topological pass: constant arguments of LIN/MUL are folded into exact
     # coefficients, zero coefficients dropped; a node is constant (dep == 0) when no free
@@ -344,16 +314,16 @@ def compile_problem(problem) -> Compiled:
             aidx.append(j)
             acoef_q.append(cf)
         if not dep[i]:
-            val0[i], err0[i] = _float_err(exactval[i])
+            val0[i], err0[i] = float_with_error(exactval[i])
         op[i] = o if dep[i] else CONST
         aptr.append(len(aidx))
     isconst = np.array([d == 0 for d in dep], dtype=np.bool_)
     cst = np.zeros(N)
     cst_err = np.zeros(N)
     for i in range(N):
-        cst[i], cst_err[i] = _float_err(cst_q[i])
-    acoef = np.array([_float_err(c)[0] for c in acoef_q], dtype=np.float64)
-    acoef_err = np.array([_float_err(c)[1] for c in acoef_q], dtype=np.float64)
+        cst[i], cst_err[i] = float_with_error(cst_q[i])
+    acoef = np.array([float_with_error(c)[0] for c in acoef_q], dtype=np.float64)
+    acoef_err = np.array([float_with_error(c)[1] for c in acoef_q], dtype=np.float64)
     aptr = np.array(aptr, np.int64)
     aidx = np.array(aidx, np.int64)
 
@@ -465,7 +435,7 @@ def compile_problem(problem) -> Compiled:
             c = Fraction(1)
         else:
             c = sum((acoef_q[e] for e in range(aptr[x], aptr[x + 1]) if inner_edge[e]), Fraction(0))
-        cf, ce = _float_err(c)
+        cf, ce = float_with_error(c)
         fast &= c != 0 and ce == 0
         ik_in.append(-1 if op[x] == PARAM else x)
         ik_c.append(cf)
@@ -482,7 +452,7 @@ def compile_problem(problem) -> Compiled:
     return Compiled(problem=problem, k=k, m=m, table=table, n_points=m**k, P=P, A=A, S=S,
                     key_kind=np.array(key_kind, np.int64), key_node=np.array(key_node, np.int64),
                     node_ids=order, kn_tags=kn_tags, const_touched=const_touched,
-                    const_tags=const_tags, proxies=proxies)
+                    const_tags=const_tags)
 
 
 def _forms(N, op, aptr, aidx, acoef_q, cst_q, isconst, err0, exactval, actid, acts, table) -> np.ndarray:
@@ -515,7 +485,7 @@ def _forms(N, op, aptr, aidx, acoef_q, cst_q, isconst, err0, exactval, actid, ac
         elif o == ACT:
             act = acts[actid[i]]
             # kinks must be floats too: the kernels pick the piece by float comparisons
-            fx = forms[args[0]] if all(_float_err(k)[1] == 0 for k in act.kinks) else None
+            fx = forms[args[0]] if all(float_with_error(k)[1] == 0 for k in act.kinks) else None
             f = (0, 0, 0)
             for s, c in zip(act.slopes, act.intercepts):
                 t = fx if abs(s) == 1 else _prod(_form(s), fx)

@@ -135,16 +135,3 @@ def line_interval(lines: list[list[int]], m: int, level: float = 0.95) -> dict:
             "inc": list(cluster_interval([r[1] for r in lines], m, level)),
             "level": level, "interval": "korn-graubard, lines as clusters"}
 
-
-def sample(problem, n: int, seed: int = 0, **kwargs):
-    """``fpad.engine.count(problem, sample=n, seed=seed, **kwargs)``: a labelled sample estimate."""
-    from fpad.engine import count
-
-    return count(problem, sample=n, seed=seed, **kwargs)
-
-
-def line(problem, param: str, n: int = 1000, seed: int = 0, **kwargs):
-    """``fpad.engine.count(problem, line=param, sample=n, seed=seed, **kwargs)``: a line estimate."""
-    from fpad.engine import count
-
-    return count(problem, line=param, sample=n, seed=seed, **kwargs)

@@ -289,15 +289,6 @@ def _sub(f, g):
     return tuple(a - b for a, b in zip(f, g))
 
 
-def _side_of(act, k: int, p: Fraction) -> str:
-    dm, dp = act.slopes[k], act.slopes[k + 1]
-    if p == dm:
-        return "-"
-    if p == dp:
-        return "+"
-    return "interior" if min(dm, dp) < p < max(dm, dp) else "other"
-
-
 def _extend_point(d, rows, new_rows):
     """A point of the open cone {x : r . x > 0 for r in rows + new_rows}, or None (no verdict).
 
@@ -390,7 +381,7 @@ def classify_program(
             if k >= 0:
                 p = proxy.value(n.act, k)
                 touched.append(
-                    Touch(i, n.tag, "kink", x, n.act.name, k, p, _side_of(n.act, k, p), sensitivity=Fraction(adj_ad[i]))
+                    Touch(i, n.tag, "kink", x, n.act.name, k, p, proxy.side(n.act, k), sensitivity=Fraction(adj_ad[i]))
                 )
         elif n.op == MAX and len(n.args) > 1:
             m = values[i]

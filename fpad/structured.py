@@ -61,8 +61,7 @@ but visits far fewer points. It combines four exact reductions, each proven belo
    (:func:`fpad.oracle.classify_program`). The work is |M|^(k-1) evaluations instead of |M|^k.
 
 Blocks that none of 3-4 reduces are counted by brute force: the compiled kernel of
-:mod:`fpad.enumerate` (blocks up to :data:`KERNEL_LIMIT` points), else the oracle on every point
-(small blocks only). :func:`structured_count` returns ``None`` when no reduction applies at all
+:mod:`fpad.enumerate` (blocks up to :data:`KERNEL_LIMIT` points). :func:`structured_count` returns ``None`` when no reduction applies at all
 (one block, nothing factored out, brute force needed) or a block is too large for brute force:
 the caller then uses the exhaustive engine, with its budget check, chunks and progress store.
 
@@ -74,17 +73,17 @@ bf16 width 1024: 0.6 s (after the one bias-solve over the 65279 values of w: abo
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import time
 from dataclasses import dataclass
 from fractions import Fraction
 
+from fpad.enumerate import count_exhaustive
 from fpad.graph import ACT, LIN, MAX, MUL, PARAM, Node, Program
 from fpad.oracle import classify_program
 from fpad.results import CountResult
 
-# Brute force inside a block: above this many points the oracle is too slow (about 1e4 points/s).
-ORACLE_LIMIT = 20_000
 # Bias solving enumerates |M|^(k-1) "rest" points in Python (about 1e5-1e6 per second).
 SOLVE_LIMIT = 3_000_000
 # Brute force with the compiled kernel inside a structured run (a few seconds at most); larger
@@ -417,11 +416,7 @@ class _Counter:
         leaf_data = []
         for i, (c0, lin) in zip(acts, forms):
             act = nodes[i].act
-            hull_ok = []
-            for k in range(act.n_kinks):
-                p = self.proxy.value(act, k)
-                lo, hi = sorted((act.slopes[k], act.slopes[k + 1]))
-                hull_ok.append(lo <= p <= hi)
+            hull_ok = [self.proxy.in_clarke(act, k) for k in range(act.n_kinks)]
             terms = [(j, lin[p]) for j, p in enumerate(rest) if lin.get(p, _ZERO) != 0]
             leaf_data.append((i, c0, terms, lin[b], act.kinks, block.leaves[i], hull_ok))
         touched = ndf = inc = clarke = 0
@@ -457,38 +452,22 @@ class _Counter:
     # brute force
     def _brute(self, block: _Block, values) -> BlockCounts:
         N = self.M ** len(block.free)
-        kernel = _kernel()
-        if kernel is not None and N <= KERNEL_LIMIT:
-            sub = dataclasses.replace(self.problem, program=block.program, free=list(block.free),
-                                      kinks_total=block.kinks, wrt_all=False)
-            r = kernel(sub)
-            return BlockCounts(r.points, r.touched, r.ndf, r.inc, r.clarke_ok, "kernel")
-        if N > (KERNEL_LIMIT if kernel is not None else ORACLE_LIMIT):
+        if N > KERNEL_LIMIT:
             raise _NotReducible(f"a block of {len(block.free)} parameters ({N} points) needs brute force")
-        touched = ndf = inc = clarke = 0
-        w = list(values)
-        for point in itertools.product(self.Mvals, repeat=len(block.free)):
-            for p, x in zip(block.free, point):
-                w[p] = x
-            r = classify_program(block.program, w, block.free, self.proxy)
-            touched += r.is_touched
-            ndf += r.ndf
-            inc += r.inc
-            clarke += r.ndf and r.clarke_ok
-        return BlockCounts(N, touched, ndf, inc, clarke, "oracle")
+        r = count_exhaustive(_sub_problem(self.problem, block))
+        return BlockCounts(r.points, r.touched, r.ndf, r.inc, r.clarke_ok, "kernel")
+
+
+def _sub_problem(problem, block: _Block):
+    """The problem of one block: its own program and free parameters, and a spec hash of its own
+    (the parent's hash plus the block's canonical form), so nothing keyed by the hash mixes the two."""
+    digest = hashlib.sha256(f"{problem.spec_hash}|{block.free}|{block.key!r}".encode()).hexdigest()
+    return dataclasses.replace(problem, program=block.program, free=list(block.free), kinks_total=block.kinks,
+                               wrt_all=False, spec_hash=digest)
 
 
 def _param_support(nodes, root) -> set[int]:
     return {nodes[i].param for i in _live(nodes, [root]) if nodes[i].op == PARAM}
-
-
-def _kernel():
-    """fpad.enumerate's exhaustive counter, if that module is present (else None: use the oracle)."""
-    try:
-        from fpad.enumerate import count_exhaustive
-    except ImportError:
-        return None
-    return count_exhaustive
 
 
 # -- public entry point ----------------------------------------------------------------------------
