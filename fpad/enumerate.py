@@ -81,6 +81,7 @@ import numba
 import numpy as np
 
 from fpad import _kernels as K
+from fpad import ops
 from fpad.errors import FpadError
 from fpad.exact import float_with_error
 from fpad.graph import ACT, CONST, LIN, MAX, MUL, PARAM
@@ -207,8 +208,11 @@ class Compiled:
         return d
 
 
-def compile_problem(problem) -> Compiled:
-    """Flatten ``problem`` (a :class:`fpad.network.Problem`) for the kernels; see :class:`Compiled`."""
+def compile_problem(problem, semantics=ops.EXACT) -> Compiled:
+    """Flatten ``problem`` (a :class:`fpad.network.Problem`) for the kernels; see :class:`Compiled`.
+    The kernels implement the ``exact`` arithmetic semantics (:mod:`fpad.ops`) only."""
+    if ops.get_semantics(semantics) is not ops.EXACT:
+        raise FpadError(f"the compiled kernels implement exact arithmetic only, not {semantics!r}")
     if getattr(problem, "wrt_all", False):
         raise FpadError("the compiled kernels differentiate w.r.t. the free parameters only; "
                         "drop wrt_all, or classify single points with fpad.oracle (fpad check)")
@@ -270,9 +274,9 @@ def compile_problem(problem) -> Compiled:
                 pslot[i] = slot[nd.param]
                 dep[i] = 1 << slot[nd.param]
             else:
-                exactval[i] = Fraction(problem.values[nd.param])
+                exactval[i] = ops.OPS[o].value(nd, None, problem.values)
         elif o == CONST:
-            exactval[i] = Fraction(nd.const)
+            exactval[i] = nd.const
         elif o == MUL and dep[args[0]] and dep[args[1]]:
             edges = [(args[0], Fraction(1)), (args[1], Fraction(1))]  # coefficients unused
         elif o in (LIN, MUL):
@@ -303,12 +307,12 @@ def compile_problem(problem) -> Compiled:
             if dep[args[0]]:
                 edges = [(args[0], Fraction(1))]
             else:
-                exactval[i] = nd.act(exactval[args[0]])
+                exactval[i] = ops.OPS[o].value(nd, {nd.args[0]: exactval[args[0]]}, None)
         else:  # MAX
             if any(dep[j] for j in args):
                 edges = [(j, Fraction(1)) for j in args]
             else:
-                exactval[i] = max(exactval[j] for j in args)
+                exactval[i] = ops.OPS[o].value(nd, {a: exactval[j] for a, j in zip(nd.args, args)}, None)
         for j, cf in edges:
             dep[i] |= dep[j]
             aidx.append(j)
@@ -330,19 +334,9 @@ def compile_problem(problem) -> Compiled:
     exact = _forms(N, op, aptr, aidx, acoef_q, cst_q, isconst, err0, exactval, actid, acts, table)
 
     # constant touched nodes (touched at every point)
-    const_touched, const_tags = [], []
-    for i, old in enumerate(order):
-        nd = nodes[old]
-        if not isconst[i]:
-            continue
-        if nd.op == ACT and nd.act.n_kinks and nd.act.kink_index(exactval[new[nd.args[0]]]) >= 0:
-            const_touched.append(old)
-            const_tags.append(nd.tag)
-        elif nd.op == MAX and len(nd.args) > 1:
-            vals = [exactval[new[a]] for a in nd.args]
-            if vals.count(max(vals)) > 1:
-                const_touched.append(old)
-                const_tags.append(nd.tag)
+    cvals = {old: exactval[i] for i, old in enumerate(order) if isconst[i]}
+    const_touched = [old for old in cvals if ops.OPS[nodes[old].op].touched(nodes[old], cvals)]
+    const_tags = [nodes[old].tag for old in const_touched]
 
     # varying kink nodes
     kn = [i for i in range(N) if not isconst[i] and (
