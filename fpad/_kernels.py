@@ -342,13 +342,16 @@ def _k1_verdict(t, kink, digits, table, k, fv, fe, pst, adj, adje, P, A):
         return DEFER
     a_nonzero = False
     a_undecided = False
+    # one pass over the nodes (each a_j sums its PARAM nodes in node order, as a per-j loop
+    # would): k passes cost k * N, quadratic for networks with thousands of free parameters
+    sa = np.zeros(k)
+    sae = np.zeros(k)
+    for n in range(x + 1):
+        if op[n] == PARAM and not isconst[n] and (adj[n] != 0.0 or adje[n] != 0.0):
+            j = pslot[n]
+            sa[j], sae[j] = _add(sa[j], sae[j], adj[n], adje[n])
     for j in range(k):
-        s = 0.0
-        es = 0.0
-        for n in range(x + 1):
-            if op[n] == PARAM and not isconst[n] and pslot[n] == j and (adj[n] != 0.0 or adje[n] != 0.0):
-                s, es = _add(s, es, adj[n], adje[n])
-        z = _zero_test(s, es)
+        z = _zero_test(sa[j], sae[j])
         if z == 1:
             a_nonzero = True
         elif z == 2:
@@ -416,15 +419,19 @@ def _tally(g, p, code, tt, n, counts, pk, wit, maxw, dbuf, cap):
 
 
 @njit(cache=True)
-def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw, base_touched, table, k,
+def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw, base_touched, table, k,
                P, A, S, counts, pk, wit, dbuf, codes):
-    """One group of :func:`count_kernel`: items i0..i1-1 (blocks, or positions in idx), sequentially.
-    A plain function (not a prange body) so numba's parfor analysis stays out of it."""
+    """One group of :func:`count_kernel`: items i0..i1-1 (blocks, or rows of pts), sequentially.
+    A plain function (not a prange body) so numba's parfor analysis stays out of it.
+
+    A point is named by ``p = off + d`` (d its inner digit): its flat index in a range (off =
+    block * m), its row in ``pts`` otherwise (off = row - d); counts, witnesses, deferred points
+    and codes use that name."""
     op = P[0]
     aptr, aidx, acoef, acerr, cst, cerr = P[1], P[2], P[3], P[4], P[5], P[6]
     pslot, actid, exact, val0, err0 = P[7], P[8], P[10], P[11], P[12]
     kptr, kinks, kerr, sptr, slopes, serr, icpt, ierr = A[0], A[1], A[2], A[3], A[4], A[5], A[6], A[7]
-    lvl_ptr, lvl_nodes, pt_nodes, inner_edge, kn_node, kn_inner, kn_inv = S[0], S[1], S[2], S[3], S[4], S[5], S[6]
+    lvl_pos, lvl_nodes, pt_nodes, inner_edge, kn_node, kn_inner, kn_inv = S[0], S[1], S[2], S[3], S[4], S[5], S[6]
     ik_kn, ik_in, ik_c, fast, kn_ex = S[7], S[8], S[9], S[10][0], S[11]
     N = op.shape[0]
     nK = kn_node.shape[0]
@@ -450,20 +457,25 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
     sp_d = np.zeros(max_spec, np.int64)  # candidate digits of the affine path
     sp_t = np.zeros(max_spec, np.int64)  # kink node touched there (-1: undecided there)
     sp_i = np.zeros(max_spec, np.int64)  # kink index
+    blk = -1
     for it in range(i0, i1):
-        if use_idx:
-            p0 = idx[it]
-            p1 = p0 + 1
-            blk = p0 // m
+        if use_pts:
+            # the point's coordinates (any number of free parameters: no flat index)
+            for j in range(k - 1):
+                digits[j] = pts[it, j]
+            p0 = it
+            p1 = it + 1
+            off = it - pts[it, k - 1]
         else:
             blk = b_first + it
             p0 = max(start, blk * m)
             p1 = min(stop, (blk + 1) * m)
-        # prefix digits (first free parameter most significant)
-        rem = blk
-        for j in range(k - 2, -1, -1):
-            digits[j] = rem % m
-            rem //= m
+            off = blk * m
+            # prefix digits (first free parameter most significant)
+            rem = blk
+            for j in range(k - 2, -1, -1):
+                digits[j] = rem % m
+                rem //= m
         L = k - 1
         if it == i0:
             L = 0
@@ -473,8 +485,12 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                 break
         for j in range(k - 1):
             prev[j] = digits[j]
+        if use_pts and (it == i0 or L < k - 1):
+            blk = it  # a new prefix: rows are sorted, so a block is a run of rows (the K = 1 cache key)
         if it == i0 or L < k - 1:
-            for q in range(lvl_ptr[L], lvl_ptr[L + 1] if L < k - 1 else lvl_ptr[L]):
+            for q in range(lvl_nodes.shape[0]):
+                if lvl_pos[q] < L:
+                    continue  # depends only on prefix digits that did not change
                 n = lvl_nodes[q]
                 if op[n] == PARAM:
                     val[n] = table[digits[pslot[n]]]
@@ -533,8 +549,8 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                 elif kst[t] == ST_KINK:
                     kb += 1
                     tb = t
-        d0 = p0 - blk * m
-        d1 = p1 - blk * m
+        d0 = p0 - off
+        d1 = p1 - off
         affine = fast
         ns = 0
         if affine:
@@ -599,10 +615,10 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                 digits[k - 1] = d
                 code = _decide(K, und, tt, blk, base_touched, kix, kn_inv, kn_node, c_blk, c_kink,
                                c_code, digits, table, k, fv, fe, pst, adj, adje, P, A)
-                p = blk * m + d
+                p = off + d
                 _tally(g, p, code, tt if K == 1 else -1, 1, counts, pk, wit, maxw, dbuf, cap)
                 if record:
-                    codes[(it if use_idx else p - start)] = code
+                    codes[(it if use_pts else p - start)] = code
             # every other digit: all inner kink nodes off their kinks, K = kb
             n_uni = (d1 - d0) - n_spec
             if n_uni == 0:
@@ -624,7 +640,7 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                     q += 1
                 if q < ns and sp_d[q] == d:
                     continue
-                p = blk * m + d
+                p = off + d
                 if seen == 0 or one_by_one:
                     digits[k - 1] = d
                     code = _decide(kb, und_b, tb, blk, base_touched, kix, kn_inv, kn_node, c_blk, c_kink,
@@ -637,7 +653,7 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                 if one_by_one:
                     _tally(g, p, code, tb if kb == 1 else -1, 1, counts, pk, wit, maxw, dbuf, cap)
                     if record:
-                        codes[(it if use_idx else p - start)] = code
+                        codes[(it if use_pts else p - start)] = code
                 elif seen == 0:
                     # one verdict for all n_uni points (the K = 1 data of tb is invariant)
                     _tally(g, p, code, tb if kb == 1 else -1, n_uni, counts, pk, wit, maxw, dbuf, cap)
@@ -651,7 +667,7 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                 seen += 1
             continue
         for p in range(p0, p1):
-            d = p - blk * m
+            d = p - off
             digits[k - 1] = d
             # per-point nodes
             for q in range(pt_nodes.shape[0]):
@@ -721,13 +737,14 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                            digits, table, k, fv, fe, pst, adj, adje, P, A)
             _tally(g, p, code, tt if K == 1 else -1, 1, counts, pk, wit, maxw, dbuf, cap)
             if record:
-                codes[(it if use_idx else p - start)] = code
+                codes[(it if use_pts else p - start)] = code
 
 
 
 @njit(parallel=True, cache=True)
-def count_kernel(start, stop, idx, ngroups, cap, record, maxw, base_touched, table, k, P, A, S):
-    """Classify the points start..stop-1 (``idx`` empty) or the sorted flat indices ``idx``.
+def count_kernel(start, stop, pts, ngroups, cap, record, maxw, base_touched, table, k, P, A, S):
+    """Classify the points start..stop-1 (``pts`` empty) or the points whose digits are the rows of
+    ``pts`` (shape (n, k), sorted lexicographically so that rows sharing a prefix are adjacent).
 
     The grid is cut into *blocks*: all points sharing the first k-1 digits (the last, *inner*,
     free parameter varies inside a block). Groups of consecutive blocks (or indices) run in
@@ -754,10 +771,10 @@ def count_kernel(start, stop, idx, ngroups, cap, record, maxw, base_touched, tab
     """
     m = table.shape[0]
     nK = S[4].shape[0]
-    use_idx = idx.shape[0] > 0
+    use_pts = pts.shape[0] > 0
     b_first = 0
-    if use_idx:
-        n_items = idx.shape[0]
+    if use_pts:
+        n_items = pts.shape[0]
     else:
         b_first = start // m
         n_items = (stop - 1) // m - b_first + 1
@@ -766,10 +783,10 @@ def count_kernel(start, stop, idx, ngroups, cap, record, maxw, base_touched, tab
     pk = np.zeros((ngroups, nK, 2), np.int64)
     wit = np.full((ngroups, N_WCLASSES, maxw), -1, np.int64)
     dbuf = np.full((ngroups, cap), -1, np.int64)
-    n_codes = (idx.shape[0] if use_idx else stop - start) if record else 0
+    n_codes = (pts.shape[0] if use_pts else stop - start) if record else 0
     codes = np.zeros(n_codes, np.int8)
     for g in prange(ngroups):
-        _run_group(g, g * n_items // ngroups, (g + 1) * n_items // ngroups, start, stop, idx, use_idx, b_first,
+        _run_group(g, g * n_items // ngroups, (g + 1) * n_items // ngroups, start, stop, pts, use_pts, b_first,
                    cap, record, maxw, base_touched, table, k, P, A, S, counts, pk, wit, dbuf, codes)
     return counts, pk, wit, dbuf, codes
 
@@ -795,11 +812,11 @@ def _decide(K, und, tt, blk, base_touched, kix, kn_inv, kn_node, c_blk, c_kink, 
 
 @njit(parallel=True, cache=True)
 def key_kernel(points, table, k, key_kind, key_node, P, A):
-    """Exact memo keys of the local first-order structure at the given points (see
-    :func:`fpad.enumerate._resolve`): row i is valid only if every entry is an exact value."""
+    """Exact memo keys of the local first-order structure at the points whose digits are the rows
+    of ``points`` (see :func:`fpad.enumerate._resolve`): row i is valid only if every entry is an
+    exact value."""
     N = P[0].shape[0]
     aptr, aidx = P[1], P[2]
-    m = table.shape[0]
     n = points.shape[0]
     KL = key_kind.shape[0]
     keys = np.zeros((n, KL))
@@ -808,11 +825,7 @@ def key_kernel(points, table, k, key_kind, key_node, P, A):
         fv = np.zeros(N)
         fe = np.zeros(N)
         pst = np.zeros(N, np.int64)
-        digits = np.zeros(max(k, 1), np.int64)
-        rem = points[i]
-        for j in range(k - 1, -1, -1):
-            digits[j] = rem % m
-            rem //= m
+        digits = points[i]
         _full_eval(digits, table, fv, fe, pst, P, A)
         for q in range(KL):
             nd = key_node[q]

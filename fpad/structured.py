@@ -84,7 +84,7 @@ from fpad import ops
 from fpad.graph import Program
 from fpad.oracle import classify_program
 from fpad.prepare import prepare
-from fpad.results import CountResult
+from fpad.results import CountResult, count_result
 
 # Bias solving enumerates |M|^(k-1) "rest" points in Python (about 1e5-1e6 per second).
 SOLVE_LIMIT = 3_000_000
@@ -468,21 +468,8 @@ def structured_count(problem, semantics=ops.EXACT) -> CountResult | None:
             "method": bc.method,
             "points": bc.points, "touched": bc.touched, "ndf": bc.ndf, "inc": bc.inc, "clarke_ok": bc.clarke_ok,
         })
-    return CountResult(
-        format=problem.fmt.name,
-        M=problem.fmt.n_values,
-        free=problem.free_names,
-        points=counts.points,
-        touched=counts.touched,
-        ndf=counts.ndf,
-        inc=counts.inc,
-        clarke_ok=counts.clarke_ok,
-        kinks_total=problem.kinks_total,
-        method="structured",
-        elapsed_s=time.perf_counter() - t0,
-        extra={
-            "blocks": block_info,
-            "factored_out": [problem.param_names[p] for p in factored],
-            "constant_touched": const_touched,
-        },
-    )
+    return count_result(problem, counts, "structured", elapsed_s=time.perf_counter() - t0, extra={
+        "blocks": block_info,
+        "factored_out": [problem.param_names[p] for p in factored],
+        "constant_touched": const_touched,
+    })
