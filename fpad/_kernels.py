@@ -38,11 +38,22 @@ The same rule decides ties of MAX arguments and the zero tests of the K = 1 deri
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 from numba import njit, prange
 
 # op codes (same numbering as fpad.graph)
 PARAM, CONST, LIN, MUL, ACT, MAX = range(6)
+
+# The kernel data, built by fpad.enumerate.compile_problem (named tuples of arrays: numba passes
+# them as typed records, so the kernels read fields by name, never by position).
+#: node arrays over the live nodes (topological, output last); ``exact[n]``: proven exact in float64
+Nodes = namedtuple("Nodes", "op aptr aidx acoef acoef_err cst cst_err pslot actid isconst exact val0 err0")
+#: activation tables: kinks, slopes and intercepts with error bounds, kclarke per kink
+Acts = namedtuple("Acts", "kptr kinks kink_err sptr slopes slope_err icpt icpt_err kclarke")
+#: recomputation structure of count_kernel (prefix nodes, per-point nodes, kink nodes, affine path)
+Sweep = namedtuple("Sweep", "lvl_pos lvl_nodes pt_nodes inner_edge kn_node kn_inner kn_inv ik_kn ik_in ik_c fast kn_ex")
 
 # per-point verdict codes
 UNTOUCHED = 0  # no kink touched: differentiable, AD exact
@@ -249,13 +260,32 @@ def _kink_status(t, val, err, op, aptr, aidx, actid, kptr, kinks, kerr):
     return st, -1
 
 
+@njit(inline="always")
+def _kink_test(t, kn_ex, kn_node, val, err, op, aptr, aidx, actid, kptr, kinks, kerr):
+    """(status, kink index) of kink node ``kn_node[t]``: the kernels' one kink test. When its
+    input and kinks are proven exact floats (``kn_ex``), float equality IS the exact test; else
+    the error-bounded rule of :func:`_kink_status`. Inlined into the callers by numba (a call per
+    block or point would cost more than the test)."""
+    n = kn_node[t]
+    if kn_ex[t]:
+        x = val[aidx[aptr[n]]]
+        aid = actid[n]
+        ki = -1
+        for i in range(kptr[aid + 1] - kptr[aid]):
+            if x == kinks[kptr[aid] + i]:
+                ki = i
+        return (ST_KINK if ki >= 0 else ST_OFF), ki
+    return _kink_status(n, val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
+
+
 @njit(cache=True)
 def _full_eval(digits, table, fv, fe, pst, P, A):
     """Every live node's (val, err) at the point with the given digits; pst[n]: ACT piece / MAX
     maximiser (-1: on a kink, tie or undecided)."""
-    op, aptr, aidx, acoef, acerr, cst, cerr = P[0], P[1], P[2], P[3], P[4], P[5], P[6]
-    pslot, actid, isconst, exact, val0, err0 = P[7], P[8], P[9], P[10], P[11], P[12]
-    kptr, kinks, kerr, sptr, slopes, serr, icpt, ierr = A[0], A[1], A[2], A[3], A[4], A[5], A[6], A[7]
+    op, aptr, aidx, acoef, acerr, cst, cerr = P.op, P.aptr, P.aidx, P.acoef, P.acoef_err, P.cst, P.cst_err
+    pslot, actid, isconst, exact, val0, err0 = P.pslot, P.actid, P.isconst, P.exact, P.val0, P.err0
+    kptr, kinks, kerr, sptr = A.kptr, A.kinks, A.kink_err, A.sptr
+    slopes, serr, icpt, ierr = A.slopes, A.slope_err, A.icpt, A.icpt_err
     for n in range(op.shape[0]):
         if isconst[n]:
             fv[n] = val0[n]
@@ -295,8 +325,8 @@ def _sweep(root, lo, adj, adje, fv, fe, pst, P, A):
     non-constant nodes lo < n <= root reached with a non-zero adjoint. Returns False when such a
     node is an ACT/MAX node without a decided local derivative (on a kink, tie, undecided): the
     caller defers the point."""
-    op, aptr, aidx, acoef, acerr, actid, isconst = P[0], P[1], P[2], P[3], P[4], P[8], P[9]
-    sptr, slopes, serr = A[3], A[4], A[5]
+    op, aptr, aidx, acoef, acerr, actid, isconst = P.op, P.aptr, P.aidx, P.acoef, P.acoef_err, P.actid, P.isconst
+    sptr, slopes, serr = A.sptr, A.slopes, A.slope_err
     for n in range(lo, root + 1):
         adj[n] = 0.0
         adje[n] = 0.0
@@ -330,8 +360,8 @@ def _k1_verdict(t, kink, digits, table, k, fv, fe, pst, adj, adje, P, A):
     Both are computed by reverse sweeps with error bounds; an undecided zero test (or a node on
     the sweeps whose local derivative is undecided in this evaluation order) returns DEFER.
     """
-    op, aptr, aidx, pslot, isconst = P[0], P[1], P[2], P[7], P[9]
-    kptr, kclarke = A[0], A[8]
+    op, aptr, aidx, pslot, isconst = P.op, P.aptr, P.aidx, P.pslot, P.isconst
+    kptr, kclarke = A.kptr, A.kclarke
     _full_eval(digits, table, fv, fe, pst, P, A)
     N = op.shape[0]
     x = aidx[aptr[t]]
@@ -366,7 +396,7 @@ def _k1_verdict(t, kink, digits, table, k, fv, fe, pst, adj, adje, P, A):
         return DEFER
     if z == 0:
         return TOUCHED_OK  # sigma == 0: the jump is invisible in P
-    if kclarke[kptr[P[8][t]] + kink]:
+    if kclarke[kptr[P.actid[t]] + kink]:
         return NDF_CLARKE
     return NDF_NOT_CLARKE
 
@@ -427,12 +457,14 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
     A point is named by ``p = off + d`` (d its inner digit): its flat index in a range (off =
     block * m), its row in ``pts`` otherwise (off = row - d); counts, witnesses, deferred points
     and codes use that name."""
-    op = P[0]
-    aptr, aidx, acoef, acerr, cst, cerr = P[1], P[2], P[3], P[4], P[5], P[6]
-    pslot, actid, exact, val0, err0 = P[7], P[8], P[10], P[11], P[12]
-    kptr, kinks, kerr, sptr, slopes, serr, icpt, ierr = A[0], A[1], A[2], A[3], A[4], A[5], A[6], A[7]
-    lvl_pos, lvl_nodes, pt_nodes, inner_edge, kn_node, kn_inner, kn_inv = S[0], S[1], S[2], S[3], S[4], S[5], S[6]
-    ik_kn, ik_in, ik_c, fast, kn_ex = S[7], S[8], S[9], S[10][0], S[11]
+    op = P.op
+    aptr, aidx, acoef, acerr, cst, cerr = P.aptr, P.aidx, P.acoef, P.acoef_err, P.cst, P.cst_err
+    pslot, actid, exact, val0, err0 = P.pslot, P.actid, P.exact, P.val0, P.err0
+    kptr, kinks, kerr, sptr = A.kptr, A.kinks, A.kink_err, A.sptr
+    slopes, serr, icpt, ierr = A.slopes, A.slope_err, A.icpt, A.icpt_err
+    lvl_pos, lvl_nodes, pt_nodes, inner_edge = S.lvl_pos, S.lvl_nodes, S.pt_nodes, S.inner_edge
+    kn_node, kn_inner, kn_inv = S.kn_node, S.kn_inner, S.kn_inv
+    ik_kn, ik_in, ik_c, fast, kn_ex = S.ik_kn, S.ik_in, S.ik_c, S.fast[0], S.kn_ex
     N = op.shape[0]
     nK = kn_node.shape[0]
     nik = ik_kn.shape[0]
@@ -525,18 +557,7 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
             # block-level kink nodes (not depending on the inner parameter)
             for t in range(nK):
                 if not kn_inner[t]:
-                    if kn_ex[t]:
-                        # exact input and kinks: the kink test is float equality (inline: a helper
-                        # call per block costs more than the test)
-                        x = val[aidx[aptr[kn_node[t]]]]
-                        aid = actid[kn_node[t]]
-                        ki = -1
-                        for i in range(kptr[aid + 1] - kptr[aid]):
-                            if x == kinks[kptr[aid] + i]:
-                                ki = i
-                        st = ST_KINK if ki >= 0 else ST_OFF
-                    else:
-                        st, ki = _kink_status(kn_node[t], val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
+                    st, ki = _kink_test(t, kn_ex, kn_node, val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
                     kst[t] = st
                     kix[t] = ki
         kb = 0
@@ -715,18 +736,7 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
             und = und_b
             for q in range(nik):
                 t = ik_kn[q]
-                if kn_ex[t]:
-                    # exact input and kinks: the kink test is float equality (inlined on purpose,
-                    # like the block-level copy above: a helper call here costs more than the test)
-                    x = val[aidx[aptr[kn_node[t]]]]
-                    aid = actid[kn_node[t]]
-                    ki = -1
-                    for i in range(kptr[aid + 1] - kptr[aid]):
-                        if x == kinks[kptr[aid] + i]:
-                            ki = i
-                    st = ST_KINK if ki >= 0 else ST_OFF
-                else:
-                    st, ki = _kink_status(kn_node[t], val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
+                st, ki = _kink_test(t, kn_ex, kn_node, val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
                 kix[t] = ki
                 if st == ST_UNDECIDED or st == ST_TIE:
                     und = True
@@ -770,7 +780,7 @@ def count_kernel(start, stop, pts, ngroups, cap, record, maxw, base_touched, tab
     wit[g, class, i], deferred points dbuf[g, i], codes (per point, when ``record``)).
     """
     m = table.shape[0]
-    nK = S[4].shape[0]
+    nK = S.kn_node.shape[0]
     use_pts = pts.shape[0] > 0
     b_first = 0
     if use_pts:
@@ -815,8 +825,8 @@ def key_kernel(points, table, k, key_kind, key_node, P, A):
     """Exact memo keys of the local first-order structure at the points whose digits are the rows
     of ``points`` (see :func:`fpad.enumerate._resolve`): row i is valid only if every entry is an
     exact value."""
-    N = P[0].shape[0]
-    aptr, aidx = P[1], P[2]
+    N = P.op.shape[0]
+    aptr, aidx = P.aptr, P.aidx
     n = points.shape[0]
     KL = key_kind.shape[0]
     keys = np.zeros((n, KL))
@@ -831,10 +841,10 @@ def key_kernel(points, table, k, key_kind, key_node, P, A):
             nd = key_node[q]
             kind = key_kind[q]
             if kind == 0:  # ACT: 2*piece inside a piece, 2*kink+1 on a kink
-                aid = P[8][nd]
-                kptr = A[0]
+                aid = P.actid[nd]
+                kptr = A.kptr
                 st, ki = _locate(fv[aidx[aptr[nd]]], fe[aidx[aptr[nd]]], kptr[aid], kptr[aid + 1] - kptr[aid],
-                                 A[1], A[2])
+                                 A.kinks, A.kink_err)
                 if st == 2:
                     valid[i] = False
                 keys[i, q] = 2 * ki + 1 if st == 1 else 2 * ki

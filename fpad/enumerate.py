@@ -170,9 +170,9 @@ class Compiled:
     m: int
     table: np.ndarray
     n_points: int
-    P: tuple
-    A: tuple
-    S: tuple
+    P: K.Nodes
+    A: K.Acts
+    S: K.Sweep
     key_kind: np.ndarray
     key_node: np.ndarray
     node_ids: list[int]  # compiled node -> node of problem.program
@@ -187,12 +187,12 @@ class Compiled:
 
     @property
     def exact(self) -> np.ndarray:
-        return self.P[10]
+        return self.P.exact
 
     @property
     def all_exact(self) -> bool:
         """True when every varying node is proven exact in float64 (no error bounds needed)."""
-        return bool(np.all(self.P[10] | self.P[9]))
+        return bool(np.all(self.P.exact | self.P.isconst))
 
     def digits(self, index: int) -> list[int]:
         if not 0 <= index < self.n_points:
@@ -459,11 +459,11 @@ def compile_problem(problem, semantics=ops.EXACT) -> Compiled:
         ik_in.append(-1 if op[x] == PARAM else x)
         ik_c.append(cf)
 
-    P = (op, aptr, aidx, acoef, acoef_err, cst, cst_err, pslot, actid, isconst, exact, val0, err0)
-    A = (np.array(kptr, np.int64), np.array(kinks, np.float64), np.array(kerr, np.float64),
+    P = K.Nodes(op, aptr, aidx, acoef, acoef_err, cst, cst_err, pslot, actid, isconst, exact, val0, err0)
+    A = K.Acts(np.array(kptr, np.int64), np.array(kinks, np.float64), np.array(kerr, np.float64),
          np.array(sptr, np.int64), np.array(slopes, np.float64), np.array(serr, np.float64),
          np.array(icpt, np.float64), np.array(ierr, np.float64), np.array(kclarke, np.bool_))
-    S = (np.array(lvl_pos, np.int64), np.array(lvl_nodes, np.int64), np.array(pt_nodes, np.int64),
+    S = K.Sweep(np.array(lvl_pos, np.int64), np.array(lvl_nodes, np.int64), np.array(pt_nodes, np.int64),
          inner_edge, np.array(kn, np.int64), kn_inner, kn_inv, np.array(ik_kn, np.int64),
          np.array(ik_in, np.int64), np.array(ik_c, np.float64), np.array([fast], np.bool_),
          np.array([op[i] == ACT and exact[args_of(i)[0]] and not any(kerr[kptr[actid[i]]:kptr[actid[i] + 1]])
