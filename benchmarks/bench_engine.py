@@ -141,7 +141,7 @@ def main(argv=None) -> int:
         wrong, checked = naive_wrong(compiled, rng, args.naive_points if not args.quick else 2 * 10**4)
         print(f"{name} {fmt:7s} free={len(pb.free)} points={c.points:,}{'' if limit is None else ' (sub-range)'} "
               f"wall={wall:.2f}s rate={rate:.3g} pts/s touched={c.touched:,} ndf={c.ndf:,} inc={c.inc:,} "
-              f"fallback={c.fallback:,} exact-float={compiled.all_exact} affine={bool(compiled.S[10][0])} | "
+              f"fallback={c.fallback:,} exact-float={compiled.all_exact} affine={bool(compiled.S.fast[0])} | "
               f"oracle {orate:.3g} pts/s, ratio {rate / orate:.3g}x | naive float64 wrong on touched: "
               f"{wrong} of {checked:,} sampled points")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

@@ -38,11 +38,22 @@ The same rule decides ties of MAX arguments and the zero tests of the K = 1 deri
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 from numba import njit, prange
 
 # op codes (same numbering as fpad.graph)
 PARAM, CONST, LIN, MUL, ACT, MAX = range(6)
+
+# The kernel data, built by fpad.enumerate.compile_problem (named tuples of arrays: numba passes
+# them as typed records, so the kernels read fields by name, never by position).
+#: node arrays over the live nodes (topological, output last); ``exact[n]``: proven exact in float64
+Nodes = namedtuple("Nodes", "op aptr aidx acoef acoef_err cst cst_err pslot actid isconst exact val0 err0")
+#: activation tables: kinks, slopes and intercepts with error bounds, kclarke per kink
+Acts = namedtuple("Acts", "kptr kinks kink_err sptr slopes slope_err icpt icpt_err kclarke")
+#: recomputation structure of count_kernel (prefix nodes, per-point nodes, kink nodes, affine path)
+Sweep = namedtuple("Sweep", "lvl_pos lvl_nodes pt_nodes inner_edge kn_node kn_inner kn_inv ik_kn ik_in ik_c fast kn_ex")
 
 # per-point verdict codes
 UNTOUCHED = 0  # no kink touched: differentiable, AD exact
@@ -249,13 +260,32 @@ def _kink_status(t, val, err, op, aptr, aidx, actid, kptr, kinks, kerr):
     return st, -1
 
 
+@njit(inline="always")
+def _kink_test(t, kn_ex, kn_node, val, err, op, aptr, aidx, actid, kptr, kinks, kerr):
+    """(status, kink index) of kink node ``kn_node[t]``: the kernels' one kink test. When its
+    input and kinks are proven exact floats (``kn_ex``), float equality IS the exact test; else
+    the error-bounded rule of :func:`_kink_status`. Inlined into the callers by numba (a call per
+    block or point would cost more than the test)."""
+    n = kn_node[t]
+    if kn_ex[t]:
+        x = val[aidx[aptr[n]]]
+        aid = actid[n]
+        ki = -1
+        for i in range(kptr[aid + 1] - kptr[aid]):
+            if x == kinks[kptr[aid] + i]:
+                ki = i
+        return (ST_KINK if ki >= 0 else ST_OFF), ki
+    return _kink_status(n, val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
+
+
 @njit(cache=True)
 def _full_eval(digits, table, fv, fe, pst, P, A):
     """Every live node's (val, err) at the point with the given digits; pst[n]: ACT piece / MAX
     maximiser (-1: on a kink, tie or undecided)."""
-    op, aptr, aidx, acoef, acerr, cst, cerr = P[0], P[1], P[2], P[3], P[4], P[5], P[6]
-    pslot, actid, isconst, exact, val0, err0 = P[7], P[8], P[9], P[10], P[11], P[12]
-    kptr, kinks, kerr, sptr, slopes, serr, icpt, ierr = A[0], A[1], A[2], A[3], A[4], A[5], A[6], A[7]
+    op, aptr, aidx, acoef, acerr, cst, cerr = P.op, P.aptr, P.aidx, P.acoef, P.acoef_err, P.cst, P.cst_err
+    pslot, actid, isconst, exact, val0, err0 = P.pslot, P.actid, P.isconst, P.exact, P.val0, P.err0
+    kptr, kinks, kerr, sptr = A.kptr, A.kinks, A.kink_err, A.sptr
+    slopes, serr, icpt, ierr = A.slopes, A.slope_err, A.icpt, A.icpt_err
     for n in range(op.shape[0]):
         if isconst[n]:
             fv[n] = val0[n]
@@ -295,8 +325,8 @@ def _sweep(root, lo, adj, adje, fv, fe, pst, P, A):
     non-constant nodes lo < n <= root reached with a non-zero adjoint. Returns False when such a
     node is an ACT/MAX node without a decided local derivative (on a kink, tie, undecided): the
     caller defers the point."""
-    op, aptr, aidx, acoef, acerr, actid, isconst = P[0], P[1], P[2], P[3], P[4], P[8], P[9]
-    sptr, slopes, serr = A[3], A[4], A[5]
+    op, aptr, aidx, acoef, acerr, actid, isconst = P.op, P.aptr, P.aidx, P.acoef, P.acoef_err, P.actid, P.isconst
+    sptr, slopes, serr = A.sptr, A.slopes, A.slope_err
     for n in range(lo, root + 1):
         adj[n] = 0.0
         adje[n] = 0.0
@@ -330,8 +360,8 @@ def _k1_verdict(t, kink, digits, table, k, fv, fe, pst, adj, adje, P, A):
     Both are computed by reverse sweeps with error bounds; an undecided zero test (or a node on
     the sweeps whose local derivative is undecided in this evaluation order) returns DEFER.
     """
-    op, aptr, aidx, pslot, isconst = P[0], P[1], P[2], P[7], P[9]
-    kptr, kclarke = A[0], A[8]
+    op, aptr, aidx, pslot, isconst = P.op, P.aptr, P.aidx, P.pslot, P.isconst
+    kptr, kclarke = A.kptr, A.kclarke
     _full_eval(digits, table, fv, fe, pst, P, A)
     N = op.shape[0]
     x = aidx[aptr[t]]
@@ -342,13 +372,16 @@ def _k1_verdict(t, kink, digits, table, k, fv, fe, pst, adj, adje, P, A):
         return DEFER
     a_nonzero = False
     a_undecided = False
+    # one pass over the nodes (each a_j sums its PARAM nodes in node order, as a per-j loop
+    # would): k passes cost k * N, quadratic for networks with thousands of free parameters
+    sa = np.zeros(k)
+    sae = np.zeros(k)
+    for n in range(x + 1):
+        if op[n] == PARAM and not isconst[n] and (adj[n] != 0.0 or adje[n] != 0.0):
+            j = pslot[n]
+            sa[j], sae[j] = _add(sa[j], sae[j], adj[n], adje[n])
     for j in range(k):
-        s = 0.0
-        es = 0.0
-        for n in range(x + 1):
-            if op[n] == PARAM and not isconst[n] and pslot[n] == j and (adj[n] != 0.0 or adje[n] != 0.0):
-                s, es = _add(s, es, adj[n], adje[n])
-        z = _zero_test(s, es)
+        z = _zero_test(sa[j], sae[j])
         if z == 1:
             a_nonzero = True
         elif z == 2:
@@ -363,7 +396,7 @@ def _k1_verdict(t, kink, digits, table, k, fv, fe, pst, adj, adje, P, A):
         return DEFER
     if z == 0:
         return TOUCHED_OK  # sigma == 0: the jump is invisible in P
-    if kclarke[kptr[P[8][t]] + kink]:
+    if kclarke[kptr[P.actid[t]] + kink]:
         return NDF_CLARKE
     return NDF_NOT_CLARKE
 
@@ -416,16 +449,22 @@ def _tally(g, p, code, tt, n, counts, pk, wit, maxw, dbuf, cap):
 
 
 @njit(cache=True)
-def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw, base_touched, table, k,
+def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw, base_touched, table, k,
                P, A, S, counts, pk, wit, dbuf, codes):
-    """One group of :func:`count_kernel`: items i0..i1-1 (blocks, or positions in idx), sequentially.
-    A plain function (not a prange body) so numba's parfor analysis stays out of it."""
-    op = P[0]
-    aptr, aidx, acoef, acerr, cst, cerr = P[1], P[2], P[3], P[4], P[5], P[6]
-    pslot, actid, exact, val0, err0 = P[7], P[8], P[10], P[11], P[12]
-    kptr, kinks, kerr, sptr, slopes, serr, icpt, ierr = A[0], A[1], A[2], A[3], A[4], A[5], A[6], A[7]
-    lvl_ptr, lvl_nodes, pt_nodes, inner_edge, kn_node, kn_inner, kn_inv = S[0], S[1], S[2], S[3], S[4], S[5], S[6]
-    ik_kn, ik_in, ik_c, fast, kn_ex = S[7], S[8], S[9], S[10][0], S[11]
+    """One group of :func:`count_kernel`: items i0..i1-1 (blocks, or rows of pts), sequentially.
+    A plain function (not a prange body) so numba's parfor analysis stays out of it.
+
+    A point is named by ``p = off + d`` (d its inner digit): its flat index in a range (off =
+    block * m), its row in ``pts`` otherwise (off = row - d); counts, witnesses, deferred points
+    and codes use that name."""
+    op = P.op
+    aptr, aidx, acoef, acerr, cst, cerr = P.aptr, P.aidx, P.acoef, P.acoef_err, P.cst, P.cst_err
+    pslot, actid, exact, val0, err0 = P.pslot, P.actid, P.exact, P.val0, P.err0
+    kptr, kinks, kerr, sptr = A.kptr, A.kinks, A.kink_err, A.sptr
+    slopes, serr, icpt, ierr = A.slopes, A.slope_err, A.icpt, A.icpt_err
+    lvl_pos, lvl_nodes, pt_nodes, inner_edge = S.lvl_pos, S.lvl_nodes, S.pt_nodes, S.inner_edge
+    kn_node, kn_inner, kn_inv = S.kn_node, S.kn_inner, S.kn_inv
+    ik_kn, ik_in, ik_c, fast, kn_ex = S.ik_kn, S.ik_in, S.ik_c, S.fast[0], S.kn_ex
     N = op.shape[0]
     nK = kn_node.shape[0]
     nik = ik_kn.shape[0]
@@ -450,20 +489,25 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
     sp_d = np.zeros(max_spec, np.int64)  # candidate digits of the affine path
     sp_t = np.zeros(max_spec, np.int64)  # kink node touched there (-1: undecided there)
     sp_i = np.zeros(max_spec, np.int64)  # kink index
+    blk = -1
     for it in range(i0, i1):
-        if use_idx:
-            p0 = idx[it]
-            p1 = p0 + 1
-            blk = p0 // m
+        if use_pts:
+            # the point's coordinates (any number of free parameters: no flat index)
+            for j in range(k - 1):
+                digits[j] = pts[it, j]
+            p0 = it
+            p1 = it + 1
+            off = it - pts[it, k - 1]
         else:
             blk = b_first + it
             p0 = max(start, blk * m)
             p1 = min(stop, (blk + 1) * m)
-        # prefix digits (first free parameter most significant)
-        rem = blk
-        for j in range(k - 2, -1, -1):
-            digits[j] = rem % m
-            rem //= m
+            off = blk * m
+            # prefix digits (first free parameter most significant)
+            rem = blk
+            for j in range(k - 2, -1, -1):
+                digits[j] = rem % m
+                rem //= m
         L = k - 1
         if it == i0:
             L = 0
@@ -473,8 +517,12 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                 break
         for j in range(k - 1):
             prev[j] = digits[j]
+        if use_pts and (it == i0 or L < k - 1):
+            blk = it  # a new prefix: rows are sorted, so a block is a run of rows (the K = 1 cache key)
         if it == i0 or L < k - 1:
-            for q in range(lvl_ptr[L], lvl_ptr[L + 1] if L < k - 1 else lvl_ptr[L]):
+            for q in range(lvl_nodes.shape[0]):
+                if lvl_pos[q] < L:
+                    continue  # depends only on prefix digits that did not change
                 n = lvl_nodes[q]
                 if op[n] == PARAM:
                     val[n] = table[digits[pslot[n]]]
@@ -509,18 +557,7 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
             # block-level kink nodes (not depending on the inner parameter)
             for t in range(nK):
                 if not kn_inner[t]:
-                    if kn_ex[t]:
-                        # exact input and kinks: the kink test is float equality (inline: a helper
-                        # call per block costs more than the test)
-                        x = val[aidx[aptr[kn_node[t]]]]
-                        aid = actid[kn_node[t]]
-                        ki = -1
-                        for i in range(kptr[aid + 1] - kptr[aid]):
-                            if x == kinks[kptr[aid] + i]:
-                                ki = i
-                        st = ST_KINK if ki >= 0 else ST_OFF
-                    else:
-                        st, ki = _kink_status(kn_node[t], val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
+                    st, ki = _kink_test(t, kn_ex, kn_node, val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
                     kst[t] = st
                     kix[t] = ki
         kb = 0
@@ -533,8 +570,8 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                 elif kst[t] == ST_KINK:
                     kb += 1
                     tb = t
-        d0 = p0 - blk * m
-        d1 = p1 - blk * m
+        d0 = p0 - off
+        d1 = p1 - off
         affine = fast
         ns = 0
         if affine:
@@ -599,10 +636,10 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                 digits[k - 1] = d
                 code = _decide(K, und, tt, blk, base_touched, kix, kn_inv, kn_node, c_blk, c_kink,
                                c_code, digits, table, k, fv, fe, pst, adj, adje, P, A)
-                p = blk * m + d
+                p = off + d
                 _tally(g, p, code, tt if K == 1 else -1, 1, counts, pk, wit, maxw, dbuf, cap)
                 if record:
-                    codes[(it if use_idx else p - start)] = code
+                    codes[(it if use_pts else p - start)] = code
             # every other digit: all inner kink nodes off their kinks, K = kb
             n_uni = (d1 - d0) - n_spec
             if n_uni == 0:
@@ -624,7 +661,7 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                     q += 1
                 if q < ns and sp_d[q] == d:
                     continue
-                p = blk * m + d
+                p = off + d
                 if seen == 0 or one_by_one:
                     digits[k - 1] = d
                     code = _decide(kb, und_b, tb, blk, base_touched, kix, kn_inv, kn_node, c_blk, c_kink,
@@ -637,7 +674,7 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                 if one_by_one:
                     _tally(g, p, code, tb if kb == 1 else -1, 1, counts, pk, wit, maxw, dbuf, cap)
                     if record:
-                        codes[(it if use_idx else p - start)] = code
+                        codes[(it if use_pts else p - start)] = code
                 elif seen == 0:
                     # one verdict for all n_uni points (the K = 1 data of tb is invariant)
                     _tally(g, p, code, tb if kb == 1 else -1, n_uni, counts, pk, wit, maxw, dbuf, cap)
@@ -651,7 +688,7 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                 seen += 1
             continue
         for p in range(p0, p1):
-            d = p - blk * m
+            d = p - off
             digits[k - 1] = d
             # per-point nodes
             for q in range(pt_nodes.shape[0]):
@@ -699,18 +736,7 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
             und = und_b
             for q in range(nik):
                 t = ik_kn[q]
-                if kn_ex[t]:
-                    # exact input and kinks: the kink test is float equality (inlined on purpose,
-                    # like the block-level copy above: a helper call here costs more than the test)
-                    x = val[aidx[aptr[kn_node[t]]]]
-                    aid = actid[kn_node[t]]
-                    ki = -1
-                    for i in range(kptr[aid + 1] - kptr[aid]):
-                        if x == kinks[kptr[aid] + i]:
-                            ki = i
-                    st = ST_KINK if ki >= 0 else ST_OFF
-                else:
-                    st, ki = _kink_status(kn_node[t], val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
+                st, ki = _kink_test(t, kn_ex, kn_node, val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
                 kix[t] = ki
                 if st == ST_UNDECIDED or st == ST_TIE:
                     und = True
@@ -721,13 +747,14 @@ def _run_group(g, i0, i1, start, stop, idx, use_idx, b_first, cap, record, maxw,
                            digits, table, k, fv, fe, pst, adj, adje, P, A)
             _tally(g, p, code, tt if K == 1 else -1, 1, counts, pk, wit, maxw, dbuf, cap)
             if record:
-                codes[(it if use_idx else p - start)] = code
+                codes[(it if use_pts else p - start)] = code
 
 
 
 @njit(parallel=True, cache=True)
-def count_kernel(start, stop, idx, ngroups, cap, record, maxw, base_touched, table, k, P, A, S):
-    """Classify the points start..stop-1 (``idx`` empty) or the sorted flat indices ``idx``.
+def count_kernel(start, stop, pts, ngroups, cap, record, maxw, base_touched, table, k, P, A, S):
+    """Classify the points start..stop-1 (``pts`` empty) or the points whose digits are the rows of
+    ``pts`` (shape (n, k), sorted lexicographically so that rows sharing a prefix are adjacent).
 
     The grid is cut into *blocks*: all points sharing the first k-1 digits (the last, *inner*,
     free parameter varies inside a block). Groups of consecutive blocks (or indices) run in
@@ -753,11 +780,11 @@ def count_kernel(start, stop, idx, ngroups, cap, record, maxw, base_touched, tab
     wit[g, class, i], deferred points dbuf[g, i], codes (per point, when ``record``)).
     """
     m = table.shape[0]
-    nK = S[4].shape[0]
-    use_idx = idx.shape[0] > 0
+    nK = S.kn_node.shape[0]
+    use_pts = pts.shape[0] > 0
     b_first = 0
-    if use_idx:
-        n_items = idx.shape[0]
+    if use_pts:
+        n_items = pts.shape[0]
     else:
         b_first = start // m
         n_items = (stop - 1) // m - b_first + 1
@@ -766,10 +793,10 @@ def count_kernel(start, stop, idx, ngroups, cap, record, maxw, base_touched, tab
     pk = np.zeros((ngroups, nK, 2), np.int64)
     wit = np.full((ngroups, N_WCLASSES, maxw), -1, np.int64)
     dbuf = np.full((ngroups, cap), -1, np.int64)
-    n_codes = (idx.shape[0] if use_idx else stop - start) if record else 0
+    n_codes = (pts.shape[0] if use_pts else stop - start) if record else 0
     codes = np.zeros(n_codes, np.int8)
     for g in prange(ngroups):
-        _run_group(g, g * n_items // ngroups, (g + 1) * n_items // ngroups, start, stop, idx, use_idx, b_first,
+        _run_group(g, g * n_items // ngroups, (g + 1) * n_items // ngroups, start, stop, pts, use_pts, b_first,
                    cap, record, maxw, base_touched, table, k, P, A, S, counts, pk, wit, dbuf, codes)
     return counts, pk, wit, dbuf, codes
 
@@ -795,11 +822,11 @@ def _decide(K, und, tt, blk, base_touched, kix, kn_inv, kn_node, c_blk, c_kink, 
 
 @njit(parallel=True, cache=True)
 def key_kernel(points, table, k, key_kind, key_node, P, A):
-    """Exact memo keys of the local first-order structure at the given points (see
-    :func:`fpad.enumerate._resolve`): row i is valid only if every entry is an exact value."""
-    N = P[0].shape[0]
-    aptr, aidx = P[1], P[2]
-    m = table.shape[0]
+    """Exact memo keys of the local first-order structure at the points whose digits are the rows
+    of ``points`` (see :func:`fpad.enumerate._resolve`): row i is valid only if every entry is an
+    exact value."""
+    N = P.op.shape[0]
+    aptr, aidx = P.aptr, P.aidx
     n = points.shape[0]
     KL = key_kind.shape[0]
     keys = np.zeros((n, KL))
@@ -808,20 +835,16 @@ def key_kernel(points, table, k, key_kind, key_node, P, A):
         fv = np.zeros(N)
         fe = np.zeros(N)
         pst = np.zeros(N, np.int64)
-        digits = np.zeros(max(k, 1), np.int64)
-        rem = points[i]
-        for j in range(k - 1, -1, -1):
-            digits[j] = rem % m
-            rem //= m
+        digits = points[i]
         _full_eval(digits, table, fv, fe, pst, P, A)
         for q in range(KL):
             nd = key_node[q]
             kind = key_kind[q]
             if kind == 0:  # ACT: 2*piece inside a piece, 2*kink+1 on a kink
-                aid = P[8][nd]
-                kptr = A[0]
+                aid = P.actid[nd]
+                kptr = A.kptr
                 st, ki = _locate(fv[aidx[aptr[nd]]], fe[aidx[aptr[nd]]], kptr[aid], kptr[aid + 1] - kptr[aid],
-                                 A[1], A[2])
+                                 A.kinks, A.kink_err)
                 if st == 2:
                     valid[i] = False
                 keys[i, q] = 2 * ki + 1 if st == 1 else 2 * ki

@@ -21,6 +21,7 @@ from fractions import Fraction
 import numpy as np
 
 from fpad.errors import FpadError
+from fpad.exact import float_with_error
 
 
 def _q(x) -> Fraction:
@@ -105,27 +106,18 @@ class Activation:
         return self.name
 
     # -- arrays for numba kernels --------------------------------------------------------------
-    def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(kinks, slopes, intercepts) as float64 arrays.
-
-        Exact for every registered activation: their numbers are dyadic rationals of a few bits
-        (``assert_float_exact`` checks it). Kernels must not be handed an activation whose data
-        is not float-exact.
-        """
-        self.assert_float_exact()
-        return (
-            np.array([float(k) for k in self.kinks], dtype=np.float64),
-            np.array([float(s) for s in self.slopes], dtype=np.float64),
-            np.array([float(c) for c in self.intercepts], dtype=np.float64),
-        )
-
-    def assert_float_exact(self) -> None:
-        for v in (*self.kinks, *self.slopes, *self.intercepts):
-            if Fraction(float(v)) != v:
-                raise FpadError(
-                    f"activation {self.name}: {v} is not a binary float; compiled kernels need "
-                    "dyadic kinks and slopes (use e.g. 1/64 instead of 1/100), or use the exact oracle"
-                )
+    def kernel_arrays(self) -> tuple[np.ndarray, ...]:
+        """(kinks, kink_err, slopes, slope_err, intercepts, intercept_err) as float64 arrays: each
+        number as its nearest float and a bound of the rounding error (0 iff the float is exact,
+        :func:`fpad.exact.float_with_error`), the form the compiled kernels read. Dyadic data
+        (relu, 1/64) is exact; 1/6 (hardsigmoid) carries a bound and the kernels' error-bounded
+        arithmetic keeps its decisions exact."""
+        out = []
+        for numbers in (self.kinks, self.slopes, self.intercepts):
+            pairs = [float_with_error(v) for v in numbers]
+            out.append(np.array([f for f, _ in pairs], dtype=np.float64))
+            out.append(np.array([e for _, e in pairs], dtype=np.float64))
+        return tuple(out)
 
 
 def _pwl(name, kinks, slopes, intercepts) -> Activation:

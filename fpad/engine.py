@@ -37,7 +37,9 @@ from typing import Callable
 
 from fpad import __version__, interrupt
 from fpad.errors import FpadError
-from fpad.results import CountResult
+from fpad import estimate
+from fpad.estimate import digit_stride, line_bases, line_interval, sample_interval
+from fpad.results import CountResult, count_result
 from fpad.store import ProgressStore, run_key
 
 # Test hook: after committing this many chunks, the process exits at once (os._exit, no
@@ -57,8 +59,8 @@ _NO_CALIBRATION_POINTS = 1 << 15
 # rate is not dominated by timer resolution or a one-off warm-up.
 _CALIBRATION_SECONDS = 0.25
 _CALIBRATION_CAP = 1 << 20
-# fpad.enumerate's kernels take flat point indices as int64, below 2^62 (its _INDEX_LIMIT);
-# points beyond it (sampled from huge grids) are decided one by one by the exact oracle.
+# fpad.enumerate's kernels take ranges of flat point indices as int64, below 2^62 (its
+# _INDEX_LIMIT); points beyond it go to them by their coordinates (classify_points).
 _KERNEL_INDEX_LIMIT = 1 << 62
 
 
@@ -75,9 +77,16 @@ def run_range(compiled, start: int, stop: int) -> dict:
     return {"counts": _kernels().count_range(compiled, start, stop).to_json()}
 
 
-def run_indices(compiled, indices: list[int]) -> dict:
-    """Exact counts of the grid points at the given flat indices (one chunk of a sample)."""
-    return {"counts": _kernels().classify_indices(compiled, list(indices)).to_json()}
+def run_range_codes(compiled, start: int, stop: int) -> dict:
+    """:func:`run_range` with every point's verdict code (kept in memory: never stored)."""
+    counts, codes = _kernels().count_range_codes(compiled, start, stop)
+    return {"counts": counts.to_json(), "codes": codes}
+
+
+def run_points(compiled, rows) -> dict:
+    """Exact counts of the grid points whose digits are the rows of ``rows`` (one chunk of a
+    sample, drawn by coordinates)."""
+    return {"counts": _kernels().classify_points(compiled, rows).to_json()}
 
 
 def run_lines(compiled, bases: list[int], stride: int, m: int) -> dict:
@@ -103,7 +112,7 @@ class Plan:
     """The work of one run, cut into chunks; a pure function of the request (resumable).
 
     ``task(i)`` returns ``(function, args)``: chunk ``i`` is ``function(compiled, *args)``, one of
-    :func:`run_range`, :func:`run_indices`, :func:`run_lines`. ``points(i)`` is the number of grid
+    :func:`run_range`, :func:`run_points`, :func:`run_lines`. ``points(i)`` is the number of grid
     points chunk ``i`` classifies; ``label`` is the method with its parameters (in the run key).
     """
 
@@ -150,24 +159,31 @@ def _exhaustive_plan(n_points: int, chunk_size: int) -> Plan:
                 points=lambda i: bounds(i)[1] - bounds(i)[0], probe=probe)
 
 
-def _sample_plan(n_points: int, n: int, seed: int, chunk_size: int) -> Plan:
-    from fpad.estimate import sample_indices
+def sample_chunk_size(n: int, k: int) -> int:
+    """Points per chunk of a sample of n points over k free parameters: :func:`default_chunk_size`,
+    capped so that a chunk draws at most 2^22 digits (32 MB) but at least one stream block of
+    :func:`fpad.estimate.sample_digits` (powers of two: a chunk holds whole blocks)."""
+    cap = 1 << max(0, ((1 << 22) // max(k, 1)).bit_length() - 1)
+    return min(default_chunk_size(n), max(estimate.digit_block(k), cap))
 
+
+def _sample_plan(m: int, k: int, n: int, seed: int, chunk_size: int) -> Plan:
     n_chunks = max(1, -(-n // chunk_size))
 
     def size(i):
         return min(chunk_size, n - i * chunk_size)
 
-    return Plan("sample", f"sample:n={n}:seed={seed}", chunk_size, n_chunks, n,
-                task=lambda i: (run_indices, (sample_indices(n_points, size(i), seed, i * chunk_size),)),
-                points=size,
-                probe=lambda k: (run_indices, (sample_indices(n_points, min(k, n), seed),), min(k, n)))
+    def probe(count):
+        count = min(count, n, max(1, (1 << 22) // k))
+        return run_points, (estimate.sample_digits(m, k, count, seed),), count
+
+    return Plan("sample", f"sample-coords:n={n}:seed={seed}", chunk_size, n_chunks, n,
+                task=lambda i: (run_points, (estimate.sample_digits(m, k, size(i), seed, i * chunk_size),)),
+                points=size, probe=probe)
 
 
 def _line_plan(n_points: int, m: int, stride: int, param: str, n: int, seed: int,
                chunk_size: int) -> Plan:
-    from fpad.estimate import line_bases
-
     per = max(1, chunk_size // m)  # whole lines per chunk
     n_chunks = max(1, -(-n // per))
 
@@ -188,7 +204,8 @@ def count(problem, method: str = "auto", *, sample: int | None = None, line: str
           seed: int = 0, level: float = 0.95, chunk_size: int | None = None,
           store: str | os.PathLike | bool | None = None, dask: str | None = None,
           dask_timeout: float = DASK_TIMEOUT_S, max_seconds: float | None = DEFAULT_MAX_SECONDS,
-          progress: bool | None = None) -> CountResult:
+          progress: bool | None = None, codes: bool = False, compiled=None,
+          semantics="exact") -> CountResult:
     """Count ndf / inc / touched points of ``problem`` (a :class:`fpad.network.Problem`).
 
     ``method``: ``auto`` (structured if it applies, else exhaustive), ``exhaustive``,
@@ -202,7 +219,11 @@ def count(problem, method: str = "auto", *, sample: int | None = None, line: str
     create a store (nothing to resume). ``dask``: ``None``, ``"local"`` or a scheduler address.
     ``max_seconds``: refuse (FpadError) up front when the measured speed says the run would
     take longer (``None``: no limit). ``progress``: a tqdm bar on stderr (default: when stderr
-    is a terminal).
+    is a terminal). ``codes=True`` (exhaustive, in this process, no store): the result's
+    ``codes`` holds every point's verdict code in enumeration order (0 untouched, 1 touched and
+    AD right, 2 ndf with AD in the Clarke set, 3 ndf otherwise, 5 inc), for maps.
+    ``compiled``: a :func:`fpad.enumerate.compile_problem` of ``problem`` to reuse.
+    ``semantics``: the arithmetic (:mod:`fpad.ops`; ``"exact"``).
 
     Every count in the result is exact and independent of chunk size, threads and workers.
     """
@@ -214,10 +235,15 @@ def count(problem, method: str = "auto", *, sample: int | None = None, line: str
         raise FpadError(f"max_seconds must be a positive number of seconds (or None: no limit), got {max_seconds!r}")
     if not problem.free:
         raise FpadError("no free parameters to count over; name some with --free")
+    if codes:
+        if method not in ("auto", "exhaustive") or store not in (None, False) or dask:
+            raise FpadError("per-point codes come from the exhaustive method in this process only "
+                            "(no estimate, store or Dask)")
+        method = "exhaustive"
     if method in ("auto", "structured"):
         from fpad.structured import structured_count
 
-        res = structured_count(problem)
+        res = structured_count(problem, semantics)
         if res is not None:
             res.elapsed_s = time.perf_counter() - t0
             return res
@@ -227,7 +253,7 @@ def count(problem, method: str = "auto", *, sample: int | None = None, line: str
         method = "exhaustive"
 
     kern = _kernels()
-    compiled = kern.compile_problem(problem)
+    compiled = compiled or kern.compile_problem(problem, semantics)
     plan = _make_plan(problem, compiled, method, sample, line, seed, chunk_size)
     key = run_key(problem.spec_hash, problem.fmt.name, problem.free_names, plan.label,
                   plan.chunk_size, __version__)
@@ -285,7 +311,7 @@ def count(problem, method: str = "auto", *, sample: int | None = None, line: str
             for i in todo:
                 interrupt.check()
                 fn, args = plan.task(i)
-                finished(i, fn(compiled, *args))
+                finished(i, (run_range_codes if codes else fn)(compiled, *args))
 
     return _result(problem, compiled.n_points, plan, kern, done, extra, level, line, seed, time.perf_counter() - t0)
 
@@ -335,9 +361,8 @@ def _make_plan(problem, compiled, method, sample, line, seed, chunk_size) -> Pla
     if method == "sample":
         if n < 1:
             raise FpadError(f"--sample needs a positive number of points, got {n}")
-        return _sample_plan(n_points, n, seed, chunk_size or default_chunk_size(n))
-    from fpad.estimate import digit_stride
-
+        k = len(problem.free)
+        return _sample_plan(problem.fmt.n_values, k, n, seed, chunk_size or sample_chunk_size(n, k))
     names = problem.free_names
     if line not in names:
         raise FpadError(f"--line {line!r} is not a free parameter; free parameters: {', '.join(names)}")
@@ -386,7 +411,7 @@ def _check_budget(problem, compiled, plan, remaining, max_seconds, requested, wo
     options = []
     if plan.method != "line":
         sample_rate = rate if plan.method == "sample" else \
-            measure_rate(compiled, _sample_plan(compiled.n_points, 1 << 20, 0, 1 << 20)) * workers
+            measure_rate(compiled, _sample_plan(m, k, 1 << 20, 0, sample_chunk_size(1 << 20, k))) * workers
         fit = int(sample_rate * max_seconds)
         options.append(f"--sample N --seed S (a labelled estimate; about {fit:,} points fit the budget)")
     if k > 1:
@@ -570,28 +595,18 @@ def _result(problem, n_points, plan, kern, done, extra, level, line, seed, elaps
     for i in range(plan.n_chunks):  # chunk order: see the module docstring
         c = kern.ChunkCounts.from_json(done[i]["counts"])
         total = c if total is None else total.merge(c)
-    fmt = problem.fmt
     ci = None
     if plan.method == "sample":
-        from fpad.estimate import sample_interval
-
         ci = sample_interval(total.ndf, total.inc, total.points, level)
         extra.update(grid_points=exact_str(n_points), seed=seed, sample=plan.work)
     elif plan.method == "line":
-        from fpad.estimate import line_interval
-
         lines = [row for i in range(plan.n_chunks) for row in done[i]["lines"]]
-        ci = line_interval(lines, fmt.n_values, level)
+        ci = line_interval(lines, problem.fmt.n_values, level)
         extra.update(grid_points=exact_str(n_points), seed=seed, line=line, lines=len(lines))
-    fallback = getattr(total, "fallback", None)
-    if fallback is not None:
-        extra["fallback"] = fallback
-    return CountResult(
-        format=fmt.name, M=fmt.n_values, free=problem.free_names, points=total.points,
-        touched=total.touched, ndf=total.ndf, inc=total.inc, clarke_ok=total.clarke_ok,
-        kinks_total=problem.kinks_total, method=plan.method, elapsed_s=elapsed, ci=ci,
-        # Sorted keys: the JSON output is then byte-identical whatever the chunking.
-        per_neuron={t: total.per_neuron[t] for t in sorted(total.per_neuron)},
-        witnesses={c: total.witnesses[c] for c in sorted(total.witnesses)}, extra=extra)
+    extra["fallback"] = total.fallback
+    codes = None
+    if all("codes" in done[i] for i in range(plan.n_chunks)):
+        import numpy as np
 
-
+        codes = np.concatenate([done[i]["codes"] for i in range(plan.n_chunks)])
+    return count_result(problem, total, plan.method, elapsed_s=elapsed, ci=ci, extra=extra, codes=codes)

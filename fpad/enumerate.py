@@ -81,27 +81,22 @@ import numba
 import numpy as np
 
 from fpad import _kernels as K
+from fpad import ops
 from fpad.errors import FpadError
+from fpad.exact import float_with_error
 from fpad.graph import ACT, CONST, LIN, MAX, MUL, PARAM
-from fpad.results import CountResult
+from fpad.results import CountResult, count_result
 
 WITNESS_CLASSES = ("touched", "ndf", "inc", "ndf_not_clarke")
-_INDEX_LIMIT = 2**62  # flat indices are int64 in the kernels
+_INDEX_LIMIT = 2**62  # ranges of flat indices are int64 in the kernels (points by coordinates are not)
+_NO_POINTS = np.zeros((0, 1), np.int64)  # "no rows": the kernels run over a range
+# Points are sorted before the kernels only on small grids: there repeated prefixes are common
+# and sorting is cheap; on a grid of many parameters random points share no prefix, and sorting
+# k columns would cost more than deciding the points (order never changes a count).
+_SORT_PARAMS = 16
 
 
 # -- exact helpers --------------------------------------------------------------------------------
-def _float_err(c: Fraction) -> tuple[float, float]:
-    """(float(c), an upper bound of |float(c) - c|) -- 0.0 iff c is exactly a float."""
-    f = float(c)
-    d = abs(Fraction(f) - c)
-    if d == 0:
-        return f, 0.0
-    e = float(d)
-    if Fraction(e) < d:
-        e = math.nextafter(e, math.inf)
-    return f, e
-
-
 def _form(c: Fraction):
     """(sig, elo, ehi) of the single number c, (0, 0, 0) for zero, None if c is not dyadic."""
     if c == 0:
@@ -165,7 +160,7 @@ class Compiled:
     exact, val0, err0) over the live nodes (ancestors of the output, topological order, output
     last); constant arguments of LIN and MUL are folded into exact coefficients. ``A``:
     activation tables (kptr, kinks, kink_err, sptr, slopes, slope_err, icpt, icpt_err, kclarke).
-    ``S``: recomputation structure (lvl_ptr, lvl_nodes, pt_nodes, inner_edge, kn_node, kn_inner,
+    ``S``: recomputation structure (lvl_pos, lvl_nodes, pt_nodes, inner_edge, kn_node, kn_inner,
     kn_inv, for the inner kink nodes ik_kn, ik_in, ik_c, fast, and kn_ex: see count_kernel).
     ``exact[n]``: the static analysis proved node n exact in float64 at every point.
     """
@@ -175,16 +170,15 @@ class Compiled:
     m: int
     table: np.ndarray
     n_points: int
-    P: tuple
-    A: tuple
-    S: tuple
+    P: K.Nodes
+    A: K.Acts
+    S: K.Sweep
     key_kind: np.ndarray
     key_node: np.ndarray
     node_ids: list[int]  # compiled node -> node of problem.program
     kn_tags: list[str]
     const_touched: list[int]  # program node ids of constant touched nodes
     const_tags: list[str]
-    proxies: dict  # (program node id, kink index) -> Fraction
     memo: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -193,12 +187,12 @@ class Compiled:
 
     @property
     def exact(self) -> np.ndarray:
-        return self.P[10]
+        return self.P.exact
 
     @property
     def all_exact(self) -> bool:
         """True when every varying node is proven exact in float64 (no error bounds needed)."""
-        return bool(np.all(self.P[10] | self.P[9]))
+        return bool(np.all(self.P.exact | self.P.isconst))
 
     def digits(self, index: int) -> list[int]:
         if not 0 <= index < self.n_points:
@@ -209,9 +203,29 @@ class Compiled:
             out.append(d)
         return out[::-1]
 
+    def digits_array(self, indices: np.ndarray) -> np.ndarray:
+        """The digit rows (shape (n, k)) of flat indices below 2^63, vectorised."""
+        rem = np.asarray(indices, dtype=np.int64).copy()
+        out = np.empty((rem.shape[0], self.k), np.int64)
+        for j in range(self.k - 1, -1, -1):
+            out[:, j] = rem % self.m
+            rem //= self.m
+        return out
+
+    def index_of(self, row) -> int:
+        """The flat index (a Python int of any size) of the point with digits ``row``."""
+        index = 0
+        for d in row:
+            index = index * self.m + int(d)
+        return index
+
+    def values_of(self, row) -> list[Fraction]:
+        """The exact free values (in ``problem.free`` order) of the point with digits ``row``."""
+        return [Fraction(float(self.table[d])) for d in row]
+
     def free_values(self, index: int) -> list[Fraction]:
         """The exact free values of point ``index`` (in ``problem.free`` order)."""
-        return [Fraction(float(self.table[d])) for d in self.digits(index)]
+        return self.values_of(self.digits(index))
 
     def __getstate__(self):
         d = dict(self.__dict__)
@@ -219,8 +233,11 @@ class Compiled:
         return d
 
 
-def compile_problem(problem) -> Compiled:
-    """Flatten ``problem`` (a :class:`fpad.network.Problem`) for the kernels; see :class:`Compiled`."""
+def compile_problem(problem, semantics=ops.EXACT) -> Compiled:
+    """Flatten ``problem`` (a :class:`fpad.network.Problem`) for the kernels; see :class:`Compiled`.
+    The kernels implement the ``exact`` arithmetic semantics (:mod:`fpad.ops`) only."""
+    if ops.get_semantics(semantics) is not ops.EXACT:
+        raise FpadError(f"the compiled kernels implement exact arithmetic only, not {semantics!r}")
     if getattr(problem, "wrt_all", False):
         raise FpadError("the compiled kernels differentiate w.r.t. the free parameters only; "
                         "drop wrt_all, or classify single points with fpad.oracle (fpad check)")
@@ -230,8 +247,6 @@ def compile_problem(problem) -> Compiled:
     k = len(free)
     if k == 0:
         raise FpadError("no free parameters: nothing to enumerate; list some in [params].free")
-    if k > 62:
-        raise FpadError(f"{k} free parameters: the kernels handle at most 62; free fewer parameters")
     slot = {p: j for j, p in enumerate(free)}
     table = np.ascontiguousarray(problem.fmt.values(), dtype=np.float64)
     m = int(table.shape[0])
@@ -252,30 +267,12 @@ def compile_problem(problem) -> Compiled:
             acts.append(nd.act)
     kptr, sptr = [0], [0]
     kinks, kerr, slopes, serr, icpt, ierr, kclarke = [], [], [], [], [], [], []
-    proxies = {}
     for act in acts:
-        for c in act.kinks:
-            f, e = _float_err(c)
-            kinks.append(f)
-            kerr.append(e)
-        for s, c in zip(act.slopes, act.intercepts):
-            f, e = _float_err(s)
-            slopes.append(f)
-            serr.append(e)
-            f, e = _float_err(c)
-            icpt.append(f)
-            ierr.append(e)
-        for i in range(act.n_kinks):
-            p = problem.proxy.value(act, i)
-            lo, hi = sorted((act.slopes[i], act.slopes[i + 1]))
-            kclarke.append(lo <= p <= hi)
+        for dest, arr in zip((kinks, kerr, slopes, serr, icpt, ierr), act.kernel_arrays()):
+            dest.extend(arr.tolist())
+        kclarke += [problem.proxy.in_clarke(act, i) for i in range(act.n_kinks)]
         kptr.append(len(kinks))
         sptr.append(len(slopes))
-    for old in order:
-        nd = nodes[old]
-        if nd.op == ACT:
-            for i in range(nd.act.n_kinks):
-                proxies[(old, i)] = problem.proxy.value(nd.act, i)
 
     # node arrays, one topological pass: constant arguments of LIN/MUL are folded into exact
     # coefficients, zero coefficients dropped; a node is constant (dep == 0) when no free
@@ -300,9 +297,9 @@ def compile_problem(problem) -> Compiled:
                 pslot[i] = slot[nd.param]
                 dep[i] = 1 << slot[nd.param]
             else:
-                exactval[i] = Fraction(problem.values[nd.param])
+                exactval[i] = ops.OPS[o].value(nd, None, problem.values)
         elif o == CONST:
-            exactval[i] = Fraction(nd.const)
+            exactval[i] = nd.const
         elif o == MUL and dep[args[0]] and dep[args[1]]:
             edges = [(args[0], Fraction(1)), (args[1], Fraction(1))]  # coefficients unused
         elif o in (LIN, MUL):
@@ -333,46 +330,36 @@ def compile_problem(problem) -> Compiled:
             if dep[args[0]]:
                 edges = [(args[0], Fraction(1))]
             else:
-                exactval[i] = nd.act(exactval[args[0]])
+                exactval[i] = ops.OPS[o].value(nd, {nd.args[0]: exactval[args[0]]}, None)
         else:  # MAX
             if any(dep[j] for j in args):
                 edges = [(j, Fraction(1)) for j in args]
             else:
-                exactval[i] = max(exactval[j] for j in args)
+                exactval[i] = ops.OPS[o].value(nd, {a: exactval[j] for a, j in zip(nd.args, args)}, None)
         for j, cf in edges:
             dep[i] |= dep[j]
             aidx.append(j)
             acoef_q.append(cf)
         if not dep[i]:
-            val0[i], err0[i] = _float_err(exactval[i])
+            val0[i], err0[i] = float_with_error(exactval[i])
         op[i] = o if dep[i] else CONST
         aptr.append(len(aidx))
     isconst = np.array([d == 0 for d in dep], dtype=np.bool_)
     cst = np.zeros(N)
     cst_err = np.zeros(N)
     for i in range(N):
-        cst[i], cst_err[i] = _float_err(cst_q[i])
-    acoef = np.array([_float_err(c)[0] for c in acoef_q], dtype=np.float64)
-    acoef_err = np.array([_float_err(c)[1] for c in acoef_q], dtype=np.float64)
+        cst[i], cst_err[i] = float_with_error(cst_q[i])
+    acoef = np.array([float_with_error(c)[0] for c in acoef_q], dtype=np.float64)
+    acoef_err = np.array([float_with_error(c)[1] for c in acoef_q], dtype=np.float64)
     aptr = np.array(aptr, np.int64)
     aidx = np.array(aidx, np.int64)
 
     exact = _forms(N, op, aptr, aidx, acoef_q, cst_q, isconst, err0, exactval, actid, acts, table)
 
     # constant touched nodes (touched at every point)
-    const_touched, const_tags = [], []
-    for i, old in enumerate(order):
-        nd = nodes[old]
-        if not isconst[i]:
-            continue
-        if nd.op == ACT and nd.act.n_kinks and nd.act.kink_index(exactval[new[nd.args[0]]]) >= 0:
-            const_touched.append(old)
-            const_tags.append(nd.tag)
-        elif nd.op == MAX and len(nd.args) > 1:
-            vals = [exactval[new[a]] for a in nd.args]
-            if vals.count(max(vals)) > 1:
-                const_touched.append(old)
-                const_tags.append(nd.tag)
+    cvals = {old: exactval[i] for i, old in enumerate(order) if isconst[i]}
+    const_touched = [old for old in cvals if ops.OPS[nodes[old].op].touched(nodes[old], cvals)]
+    const_tags = [nodes[old].tag for old in const_touched]
 
     # varying kink nodes
     kn = [i for i in range(N) if not isconst[i] and (
@@ -390,11 +377,12 @@ def compile_problem(problem) -> Compiled:
         if not needed[n]:
             needed[n] = True
             stack.extend(int(a) for a in args_of(n) if not isconst[a])
-    lvl_ptr, lvl_nodes = [0], []
-    for L in range(k - 1):
-        mask = ((1 << (k - 1)) - 1) & ~((1 << L) - 1)
-        lvl_nodes += [i for i in range(N) if needed[i] and not dep[i] & inner and dep[i] & mask]
-        lvl_ptr.append(len(lvl_nodes))
+    # the prefix nodes (needed, not depending on the inner parameter), with the highest prefix
+    # position each depends on: when the prefix changes first at position L, exactly the nodes
+    # with lvl_pos >= L are recomputed (one list, not one per level: k lists of ~N nodes each
+    # would be quadratic for thousands of free parameters)
+    lvl_nodes = [i for i in range(N) if needed[i] and not dep[i] & inner and dep[i]]
+    lvl_pos = [dep[i].bit_length() - 1 for i in lvl_nodes]
     pt_nodes = [i for i in range(N) if needed[i] and dep[i] & inner]
     inner_edge = np.array([bool(dep[a] & inner) for a in aidx], dtype=np.bool_)
 
@@ -425,10 +413,11 @@ def compile_problem(problem) -> Compiled:
 
     # memo key entries
     key_kind, key_node, seen = [], [], set()
+    kn_set = set(kn)
     for i in range(N):
         if isconst[i]:
             continue
-        if i in kn:
+        if i in kn_set:
             ent = (0 if op[i] == ACT else 1, i)
             if ent not in seen:
                 seen.add(ent)
@@ -465,16 +454,16 @@ def compile_problem(problem) -> Compiled:
             c = Fraction(1)
         else:
             c = sum((acoef_q[e] for e in range(aptr[x], aptr[x + 1]) if inner_edge[e]), Fraction(0))
-        cf, ce = _float_err(c)
+        cf, ce = float_with_error(c)
         fast &= c != 0 and ce == 0
         ik_in.append(-1 if op[x] == PARAM else x)
         ik_c.append(cf)
 
-    P = (op, aptr, aidx, acoef, acoef_err, cst, cst_err, pslot, actid, isconst, exact, val0, err0)
-    A = (np.array(kptr, np.int64), np.array(kinks, np.float64), np.array(kerr, np.float64),
+    P = K.Nodes(op, aptr, aidx, acoef, acoef_err, cst, cst_err, pslot, actid, isconst, exact, val0, err0)
+    A = K.Acts(np.array(kptr, np.int64), np.array(kinks, np.float64), np.array(kerr, np.float64),
          np.array(sptr, np.int64), np.array(slopes, np.float64), np.array(serr, np.float64),
          np.array(icpt, np.float64), np.array(ierr, np.float64), np.array(kclarke, np.bool_))
-    S = (np.array(lvl_ptr, np.int64), np.array(lvl_nodes, np.int64), np.array(pt_nodes, np.int64),
+    S = K.Sweep(np.array(lvl_pos, np.int64), np.array(lvl_nodes, np.int64), np.array(pt_nodes, np.int64),
          inner_edge, np.array(kn, np.int64), kn_inner, kn_inv, np.array(ik_kn, np.int64),
          np.array(ik_in, np.int64), np.array(ik_c, np.float64), np.array([fast], np.bool_),
          np.array([op[i] == ACT and exact[args_of(i)[0]] and not any(kerr[kptr[actid[i]]:kptr[actid[i] + 1]])
@@ -482,7 +471,7 @@ def compile_problem(problem) -> Compiled:
     return Compiled(problem=problem, k=k, m=m, table=table, n_points=m**k, P=P, A=A, S=S,
                     key_kind=np.array(key_kind, np.int64), key_node=np.array(key_node, np.int64),
                     node_ids=order, kn_tags=kn_tags, const_touched=const_touched,
-                    const_tags=const_tags, proxies=proxies)
+                    const_tags=const_tags)
 
 
 def _forms(N, op, aptr, aidx, acoef_q, cst_q, isconst, err0, exactval, actid, acts, table) -> np.ndarray:
@@ -515,7 +504,7 @@ def _forms(N, op, aptr, aidx, acoef_q, cst_q, isconst, err0, exactval, actid, ac
         elif o == ACT:
             act = acts[actid[i]]
             # kinks must be floats too: the kernels pick the piece by float comparisons
-            fx = forms[args[0]] if all(_float_err(k)[1] == 0 for k in act.kinks) else None
+            fx = forms[args[0]] if all(float_with_error(k)[1] == 0 for k in act.kinks) else None
             f = (0, 0, 0)
             for s, c in zip(act.slopes, act.intercepts):
                 t = fx if abs(s) == 1 else _prod(_form(s), fx)
@@ -576,7 +565,7 @@ class ChunkCounts:
     def to_json(self) -> dict:
         return {"points": self.points, "touched": self.touched, "ndf": self.ndf, "inc": self.inc,
                 "clarke_ok": self.clarke_ok, "per_neuron": self.per_neuron, "witnesses": self.witnesses,
-                "witness_index": {c: [str(i) for i in v] for c, v in self.witness_index.items()},
+                "witness_index": {c: [_index_str(i) for i in v] for c, v in self.witness_index.items()},
                 "fallback": self.fallback, "max_witnesses": self.max_witnesses}
 
     @classmethod
@@ -586,8 +575,18 @@ class ChunkCounts:
                    clarke_ok=int(d["clarke_ok"]),
                    per_neuron={t: {k: int(v) for k, v in c.items()} for t, c in d.get("per_neuron", {}).items()},
                    witnesses={c: [list(map(str, w)) for w in v] for c, v in d.get("witnesses", {}).items()},
-                   witness_index={c: [int(i) for i in v] for c, v in d.get("witness_index", {}).items()},
+                   witness_index={c: [_index_int(i) for i in v] for c, v in d.get("witness_index", {}).items()},
                    fallback=int(d.get("fallback", 0)), max_witnesses=int(d.get("max_witnesses", 3)))
+
+
+def _index_str(i: int) -> str:
+    """A flat index as JSON text: decimal, or hexadecimal ("0x...") beyond 10^3000 (points of
+    grids with thousands of free parameters; Python refuses decimal strings of 4300+ digits)."""
+    return str(i) if i.bit_length() < 10000 else hex(i)
+
+
+def _index_int(s) -> int:
+    return int(s, 16) if isinstance(s, str) and s.startswith("0x") else int(s)
 
 
 def _oracle_code(res) -> int:
@@ -598,14 +597,14 @@ def _oracle_code(res) -> int:
     return K.INC if res.inc else K.TOUCHED_OK
 
 
-def _slow_verdict(compiled: Compiled, index: int, key):
-    """(code, tags of the varying touched nodes) of one point by fpad.oracle.classify, memoised
-    on the exact key (module docstring) when there is one."""
+def _slow_verdict(compiled: Compiled, row, key):
+    """(code, tags of the varying touched nodes) of the point with digits ``row`` by
+    fpad.oracle.classify, memoised on the exact key (module docstring) when there is one."""
     if key is not None and key in compiled.memo:
         return compiled.memo[key]
     from fpad.oracle import classify
 
-    res = classify(compiled.problem, compiled.free_values(index))
+    res = classify(compiled.problem, compiled.values_of(row))
     const = set(compiled.const_touched)
     out = (_oracle_code(res), tuple(t.tag for t in res.touched if t.node not in const))
     if key is not None:
@@ -613,13 +612,13 @@ def _slow_verdict(compiled: Compiled, index: int, key):
     return out
 
 
-def _resolve(compiled: Compiled, pts: np.ndarray):
-    """Exact verdicts of deferred points: list of (code, tags) in the order of ``pts``."""
-    if pts.size == 0:
+def _resolve(compiled: Compiled, rows: np.ndarray):
+    """Exact verdicts of deferred points (digit rows): list of (code, tags) in row order."""
+    if rows.shape[0] == 0:
         return []
-    keys, valid = K.key_kernel(pts, compiled.table, compiled.k, compiled.key_kind, compiled.key_node,
+    keys, valid = K.key_kernel(rows, compiled.table, compiled.k, compiled.key_kind, compiled.key_node,
                                compiled.P, compiled.A)
-    return [_slow_verdict(compiled, int(p), keys[i].tobytes() if valid[i] else None) for i, p in enumerate(pts)]
+    return [_slow_verdict(compiled, row, keys[i].tobytes() if valid[i] else None) for i, row in enumerate(rows)]
 
 
 def _tally_verdicts(compiled: Compiled, out: ChunkCounts, per: dict, widx: dict, pts: list[int], verdicts,
@@ -657,50 +656,45 @@ def _tally_verdicts(compiled: Compiled, out: ChunkCounts, per: dict, widx: dict,
         chosen = sorted(set(widx[cls]))[:max_witnesses]
         if chosen:
             out.witness_index[cls] = chosen
-            out.witnesses[cls] = [[str(v) for v in compiled.free_values(i)] for i in chosen]
+            out.witnesses[cls] = [[str(v) for v in compiled.values_of(compiled.digits(i))] for i in chosen]
 
 
 def _groups():
     return 8 * numba.get_num_threads()
 
 
-def _run(compiled: Compiled, start: int, stop: int, idx: np.ndarray, record: bool, max_witnesses: int):
-    """Kernel over a range (idx empty) or sorted indices; returns a ChunkCounts and, when
-    ``record``, the per-point codes with deferred points resolved."""
+def _run(compiled: Compiled, start: int, stop: int, pts: np.ndarray, record: bool, max_witnesses: int):
+    """Kernel over a range (``pts`` empty) or over the points whose digits are the (sorted) rows
+    of ``pts``; returns a ChunkCounts and, when ``record``, the per-point codes with deferred
+    points resolved (in range order, or in row order)."""
     m = compiled.m
-    if idx.size:
-        n_items = idx.size
-    else:
-        n_items = (stop - 1) // m - start // m + 1
+    use_pts = pts.shape[0] > 0
+    n_items = pts.shape[0] if use_pts else (stop - 1) // m - start // m + 1
     ngroups = max(1, min(_groups(), n_items))
     cap = 1024
     maxw = max(1, max_witnesses)
-    counts, pk, wit, dbuf, codes = K.count_kernel(
-        start, stop, idx, ngroups, cap, record, maxw, compiled.base_touched, compiled.table, compiled.k,
-        compiled.P, compiled.A, compiled.S)
+    kernel_args = (record, maxw, compiled.base_touched, compiled.table, compiled.k, compiled.P, compiled.A,
+                   compiled.S)
+    counts, pk, wit, dbuf, codes = K.count_kernel(start, stop, pts, ngroups, cap, *kernel_args)
     deferred = []
     over = [g for g in range(ngroups) if counts[g, K.C_DEFER] > cap]
-    if over:
+    for g in over:
         # a group deferred more points than its buffer holds: rerun that group alone with a
         # buffer of the exact size (its counts replace the group's, so both come from one run)
-        for g in over:
-            i0, i1 = g * n_items // ngroups, (g + 1) * n_items // ngroups
-            if idx.size:
-                sub = (0, 0, idx[i0:i1])
-            else:
-                b0 = start // m + i0
-                sub = (max(start, b0 * m), min(stop, (start // m + i1) * m), idx)
-            c2, pk2, wit2, dbuf2, codes2 = K.count_kernel(
-                sub[0], sub[1], sub[2], 1, int(counts[g, K.C_DEFER]), record, maxw, compiled.base_touched,
-                compiled.table, compiled.k, compiled.P, compiled.A, compiled.S)
-            counts[g] = c2[0]
-            pk[g] = pk2[0]
-            wit[g] = wit2[0]
-            dbuf_g = dbuf2[0]
-            if record:
-                lo = i0 if idx.size else sub[0] - start
-                codes[lo:lo + codes2.size] = codes2
-            deferred.append(dbuf_g[:int(c2[0, K.C_DEFER])])
+        i0, i1 = g * n_items // ngroups, (g + 1) * n_items // ngroups
+        if use_pts:  # rows i0..i1-1, named by their row in the sub-array: shift back by i0
+            c2, pk2, wit2, dbuf2, codes2 = K.count_kernel(0, 0, pts[i0:i1], 1, int(counts[g, K.C_DEFER]), *kernel_args)
+            shift, lo = i0, i0
+        else:
+            sub0, sub1 = max(start, (start // m + i0) * m), min(stop, (start // m + i1) * m)
+            c2, pk2, wit2, dbuf2, codes2 = K.count_kernel(sub0, sub1, pts, 1, int(counts[g, K.C_DEFER]), *kernel_args)
+            shift, lo = 0, sub0 - start
+        counts[g] = c2[0]
+        pk[g] = pk2[0]
+        wit[g] = np.where(wit2[0] >= 0, wit2[0] + shift, -1)
+        if record:
+            codes[lo:lo + codes2.size] = codes2
+        deferred.append(dbuf2[0, :int(c2[0, K.C_DEFER])] + shift)
     for g in range(ngroups):
         if g not in over:
             deferred.append(dbuf[g, :int(counts[g, K.C_DEFER])])
@@ -713,24 +707,17 @@ def _run(compiled: Compiled, start: int, stop: int, idx: np.ndarray, record: boo
         d = per.setdefault(tag, {"touched": 0, "ndf": 0, "inc": 0})
         d["touched"] += int(pks[t, 0])
         d["ndf"] += int(pks[t, 1])
-    widx = {cls: sorted(int(x) for x in wit[:, c, :].ravel() if x >= 0)
+    name = (lambda p: compiled.index_of(pts[p])) if use_pts else int  # kernel name -> flat index
+    widx = {cls: sorted(name(int(x)) for x in wit[:, c, :].ravel() if x >= 0)
             for c, cls in enumerate(WITNESS_CLASSES)}
-    pts = np.concatenate(deferred) if deferred else np.zeros(0, np.int64)
-    pts.sort()
-    verdicts = _resolve(compiled, pts)
-    _tally_verdicts(compiled, out, per, widx, pts.tolist(), verdicts, max_witnesses)
-    if record:
-        # deferred points' codes, in place
-        if idx.size:
-            pos = {}
-            for j, v in enumerate(idx.tolist()):
-                pos.setdefault(v, []).append(j)
-            for p, (code, _) in zip(pts.tolist(), verdicts):
-                codes[pos[p].pop(0)] = code
-        else:
-            for p, (code, _) in zip(pts.tolist(), verdicts):
-                codes[p - start] = code
-    expected = int(idx.size) if idx.size else stop - start
+    ids = np.sort(np.concatenate(deferred)) if deferred else np.zeros(0, np.int64)
+    rows = pts[ids] if use_pts else compiled.digits_array(ids)
+    verdicts = _resolve(compiled, rows)
+    _tally_verdicts(compiled, out, per, widx, [name(int(p)) for p in ids], verdicts, max_witnesses)
+    if record:  # deferred points' codes, in place
+        for p, (code, _) in zip(ids.tolist(), verdicts):
+            codes[p if use_pts else p - start] = code
+    expected = pts.shape[0] if use_pts else stop - start
     if out.points != expected:  # every point is counted exactly once, or the kernel has a bug
         raise RuntimeError(f"internal error: the kernel counted {out.points} of {expected} points "
                            f"in [{start}, {stop}); please report this network")
@@ -753,62 +740,57 @@ def count_range(compiled: Compiled, start: int, stop: int, *, max_witnesses: int
     start, stop = _check_range(compiled, start, stop)
     if start == stop:
         return ChunkCounts(max_witnesses=max_witnesses)
-    return _run(compiled, start, stop, np.zeros(0, np.int64), False, max_witnesses)[0]
+    return _run(compiled, start, stop, _NO_POINTS, False, max_witnesses)[0]
+
+
+def classify_points(compiled: Compiled, rows, *, max_witnesses: int = 3) -> ChunkCounts:
+    """Exact counts over the points whose digits are the rows of ``rows`` (shape (n, k); digit d
+    of parameter j is the d-th value of M; repeats count repeatedly). Any number of free
+    parameters: a point is its coordinates, never a flat index."""
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1, compiled.k)
+    if rows.size and (rows.min() < 0 or rows.max() >= compiled.m):
+        raise FpadError(f"point digits must lie in [0, {compiled.m}): one per value of {compiled.problem.fmt.name}")
+    if rows.shape[0] == 0:
+        return ChunkCounts(max_witnesses=max_witnesses)
+    if compiled.k <= _SORT_PARAMS:  # rows sharing a prefix side by side: the kernel reuses it
+        rows = rows[np.lexsort(rows.T[::-1])]
+    return _run(compiled, 0, 0, np.ascontiguousarray(rows), False, max_witnesses)[0]
 
 
 def classify_indices(compiled: Compiled, indices, *, max_witnesses: int = 3) -> ChunkCounts:
-    """Exact counts over the points at the given flat indices (repeats count repeatedly).
-
-    Indices at or above 2^62 (grids such as bf16 with four or more free parameters, reached by
-    sampling) cannot enter the int64 kernels; each of those points is decided by the exact oracle
-    (:func:`_slow_verdict`), so estimates work on grids of any size, only more slowly.
-    """
+    """Exact counts over the points at the given flat indices (repeats count repeatedly), by
+    their coordinates (:func:`classify_points`), so indices of any size are decided by the kernels."""
     indices = [int(i) for i in indices]
     for i in indices:
         if not 0 <= i < compiled.n_points:
             raise FpadError(f"point index {i} is not inside the grid [0, {compiled.n_points})")
-    small = [i for i in indices if i < _INDEX_LIMIT]
-    big = sorted(i for i in indices if i >= _INDEX_LIMIT)
-    out = ChunkCounts(max_witnesses=max_witnesses)
-    if small:
-        idx = np.sort(np.asarray(small, dtype=np.int64))
-        out = _run(compiled, 0, 0, idx, False, max_witnesses)[0]
-    if big:
-        out = out.merge(_classify_by_oracle(compiled, big, max_witnesses))
-    return out
+    return classify_points(compiled, [compiled.digits(i) for i in indices], max_witnesses=max_witnesses)
 
 
-def _classify_by_oracle(compiled: Compiled, indices: list[int], max_witnesses: int) -> ChunkCounts:
-    """ChunkCounts of the given (sorted) points, every one decided by the exact oracle."""
-    out = ChunkCounts(max_witnesses=max_witnesses)
-    verdicts = [_slow_verdict(compiled, p, None) for p in indices]
-    _tally_verdicts(compiled, out, {}, {cls: [] for cls in WITNESS_CLASSES}, indices, verdicts, max_witnesses)
-    return out
+def count_range_codes(compiled: Compiled, start: int, stop: int) -> tuple[ChunkCounts, np.ndarray]:
+    """:func:`count_range` (one witness per class) and the per-point verdict codes (int8) of
+    start..stop-1, deferred points resolved by the oracle: 0 untouched, 1 touched and AD right,
+    2 ndf with AD in the Clarke set, 3 ndf otherwise, 5 inc."""
+    start, stop = _check_range(compiled, start, stop)
+    if start == stop:
+        return ChunkCounts(max_witnesses=1), np.zeros(0, np.int8)
+    return _run(compiled, start, stop, _NO_POINTS, True, 1)
 
 
 def point_codes(compiled: Compiled, start: int, stop: int) -> np.ndarray:
-    """Per-point verdict codes (int8) of start..stop-1, deferred points resolved by the oracle:
-    0 untouched, 1 touched and AD right, 2 ndf with AD in the Clarke set, 3 ndf otherwise, 5 inc."""
-    start, stop = _check_range(compiled, start, stop)
-    if start == stop:
-        return np.zeros(0, np.int8)
-    return _run(compiled, start, stop, np.zeros(0, np.int64), True, 1)[1]
+    """The per-point verdict codes of :func:`count_range_codes`."""
+    return count_range_codes(compiled, start, stop)[1]
 
 
-def _result(problem, c: ChunkCounts, elapsed: float, **extra) -> CountResult:
-    fmt = problem.fmt
-    return CountResult(format=fmt.name, M=fmt.n_values, free=problem.free_names, points=c.points,
-                       touched=c.touched, ndf=c.ndf, inc=c.inc, clarke_ok=c.clarke_ok,
-                       kinks_total=problem.kinks_total, method="exhaustive", elapsed_s=elapsed,
-                       per_neuron=c.per_neuron, witnesses=c.witnesses, extra=dict(extra))
+def count_exhaustive(problem, *, compiled: Compiled | None = None) -> CountResult:
+    """Classify every point of M^k in this process, in one chunk: :func:`fpad.engine.count`
+    with the exhaustive method, no store and no time limit (tests, small grids, structured
+    counting's brute-force blocks)."""
+    from fpad import engine
 
-
-def count_exhaustive(problem, *, max_witnesses: int = 3, compiled: Compiled | None = None) -> CountResult:
-    """Classify every point of M^k in this process (tests, small grids; large grids: fpad.engine)."""
-    t0 = time.perf_counter()
     compiled = compiled or compile_problem(problem)
-    c = count_range(compiled, 0, compiled.n_points, max_witnesses=max_witnesses)
-    return _result(problem, c, time.perf_counter() - t0, fallback=c.fallback)
+    return engine.count(problem, "exhaustive", compiled=compiled, chunk_size=max(1, compiled.n_points),
+                        store=None, progress=False, max_seconds=None)
 
 
 def count_exhaustive_reference(problem, *, max_witnesses: int = 3, codes: list | None = None) -> CountResult:
@@ -836,7 +818,7 @@ def count_exhaustive_reference(problem, *, max_witnesses: int = 3, codes: list |
                 one.witness_index[cls] = [i]
                 one.witnesses[cls] = [[str(v) for v in point]]
         out = out.merge(one)
-    return _result(problem, out, time.perf_counter() - t0, reference=True)
+    return count_result(problem, out, "exhaustive", elapsed_s=time.perf_counter() - t0, extra={"reference": True})
 
 
 # -- naive float64 (NOT exact; benchmark comparison only) -----------------------------------------------

@@ -5,10 +5,11 @@ count); only the choice of points is random, so the counts they report are exact
 sample, and the uncertainty is purely statistical. The interval endpoints are floats (they are
 quantiles of Beta distributions); the counts and the sample proportion are exact.
 
-* ``sample`` (``fpad count --sample N --seed S``): N flat indices drawn uniformly from the
-  |M|^k grid points, independently and with replacement (Python's ``random.Random``, one
-  stream per block of 2^16 draws, see :func:`draws`; ``randrange`` on big integers is exactly
-  uniform). The ndf count of the sample is then
+* ``sample`` (``fpad count --sample N --seed S``): N points drawn uniformly from the |M|^k grid
+  points, independently and with replacement, *by coordinates*: every free parameter of every
+  point is an independent uniform digit in range(|M|) (numpy's unbiased ``integers``, one
+  stream per block of rows, see :func:`sample_digits`), so the point is uniform on M^k and the
+  compiled kernels decide it whatever the number of free parameters. The ndf count of the sample is then
   Binomial(N, p) with p the true ndf density, and :func:`clopper_pearson` gives the exact
   (conservative) Clopper-Pearson interval for p. Same for inc.
 
@@ -33,6 +34,8 @@ quantiles of Beta distributions); the counts and the sample proportion are exact
 from __future__ import annotations
 
 import random
+
+import numpy as np
 
 from fpad.errors import FpadError
 
@@ -66,10 +69,25 @@ def draws(bound: int, start: int, stop: int, seed: int) -> list[int]:
     return out
 
 
-def sample_indices(n_points: int, n: int, seed: int, start: int = 0) -> list[int]:
-    """Flat indices ``start .. start + n - 1`` of the sample of ``seed``: uniform on
-    range(n_points), independent (see :func:`draws`)."""
-    return draws(n_points, start, start + n, seed)
+def digit_block(k: int) -> int:
+    """Rows per stream of :func:`sample_digits`: 2^16, fewer for many parameters (a block of
+    rows holds at most 2^22 digits, 32 MB), a power of two. A function of k only."""
+    return max(1, min(DRAW_BLOCK, 1 << max(0, ((1 << 22) // max(k, 1)).bit_length() - 1)))
+
+
+def sample_digits(m: int, k: int, n: int, seed: int, start: int = 0) -> np.ndarray:
+    """Points ``start .. start + n - 1`` of the sample of ``seed`` as digit rows (shape (n, k),
+    int64): every digit an independent uniform draw from range(m). Row j depends on (seed, m, k,
+    j) only: block ``j // digit_block(k)`` has its own numpy stream, seeded from the string
+    ``"fpad-sample:SEED:BLOCK"``, so chunks, resumed runs and workers draw the same points."""
+    rows = digit_block(k)
+    out = []
+    for b in range(start // rows, -(-(start + n) // rows)):
+        rng = np.random.default_rng(random.Random(f"fpad-sample:{seed}:{b}").getrandbits(128))
+        lo = b * rows
+        block = rng.integers(0, m, size=(min(start + n, lo + rows) - lo, k), dtype=np.int64)
+        out.append(block[max(start - lo, 0):])
+    return np.concatenate(out) if out else np.zeros((0, k), np.int64)
 
 
 def line_bases(n_points: int, m: int, stride: int, n: int, seed: int, start: int = 0) -> list[int]:
@@ -135,16 +153,3 @@ def line_interval(lines: list[list[int]], m: int, level: float = 0.95) -> dict:
             "inc": list(cluster_interval([r[1] for r in lines], m, level)),
             "level": level, "interval": "korn-graubard, lines as clusters"}
 
-
-def sample(problem, n: int, seed: int = 0, **kwargs):
-    """``fpad.engine.count(problem, sample=n, seed=seed, **kwargs)``: a labelled sample estimate."""
-    from fpad.engine import count
-
-    return count(problem, sample=n, seed=seed, **kwargs)
-
-
-def line(problem, param: str, n: int = 1000, seed: int = 0, **kwargs):
-    """``fpad.engine.count(problem, line=param, sample=n, seed=seed, **kwargs)``: a line estimate."""
-    from fpad.engine import count
-
-    return count(problem, line=param, sample=n, seed=seed, **kwargs)

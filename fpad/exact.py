@@ -27,6 +27,7 @@ import functools
 import numbers
 from dataclasses import dataclass
 from fractions import Fraction
+import math
 from math import gcd
 
 from fpad.errors import FpadError
@@ -36,6 +37,7 @@ __all__ = [
     "HullResult",
     "PATHS",
     "cone_interior_point",
+    "float_with_error",
     "frac_matrix",
     "frac_vector",
     "hull_membership",
@@ -68,6 +70,21 @@ _ONE = Fraction(1)
 # --------------------------------------------------------------------------------------------
 # conversions
 # --------------------------------------------------------------------------------------------
+def float_with_error(c: Fraction) -> tuple[float, float]:
+    """(float(c), an upper bound of |float(c) - c|): the bound is 0.0 iff c is exactly a float.
+
+    The compiled kernels carry every constant as such a pair (fpad._kernels' arithmetic with
+    error bounds), so a constant that is not a binary float is still used exactly."""
+    f = float(c)
+    d = abs(Fraction(f) - c)
+    if d == 0:
+        return f, 0.0
+    e = float(d)
+    if Fraction(e) < d:
+        e = math.nextafter(e, math.inf)
+    return f, e
+
+
 def to_fraction(x) -> Fraction:
     """``x`` as an exact Fraction.
 

@@ -101,14 +101,13 @@ class Program:
 
     def kink_nodes(self) -> list[int]:
         """Indices of the ACT nodes whose activation has at least one kink, and of MAX nodes."""
-        return [
-            i
-            for i, n in enumerate(self.nodes)
-            if (n.op == ACT and n.act.n_kinks > 0) or (n.op == MAX and len(n.args) > 1)
-        ]
+        from fpad import ops
+
+        return [i for i, n in enumerate(self.nodes) if ops.is_kinked_act(n) or ops.is_tie_node(n)]
 
     def ancestors(self, roots) -> list[int]:
-        """Indices (sorted) of the nodes that ``roots`` depend on, roots included."""
+        """Indices (sorted) of the nodes that ``roots`` depend on, roots included (the one
+        dependence walk: the oracle, the structured methods and the kernel compiler use it)."""
         seen: set[int] = set()
         stack = list(roots)
         while stack:
@@ -119,22 +118,8 @@ class Program:
         return sorted(seen)
 
     def evaluate(self, w) -> list[Fraction]:
-        """Exact value of every node at the full parameter vector ``w`` (Fractions)."""
-        vals: list[Fraction] = []
-        for n in self.nodes:
-            if n.op == PARAM:
-                v = Fraction(w[n.param])
-            elif n.op == CONST:
-                v = n.const
-            elif n.op == LIN:
-                v = n.const + sum((c * vals[a] for c, a in zip(n.coefs, n.args)), Fraction(0))
-            elif n.op == MUL:
-                v = vals[n.args[0]] * vals[n.args[1]]
-            elif n.op == ACT:
-                v = n.act(vals[n.args[0]])
-            elif n.op == MAX:
-                v = max(vals[a] for a in n.args)
-            else:  # pragma: no cover
-                raise ValueError(f"unknown op {n.op}")
-            vals.append(v)
-        return vals
+        """Exact value of every node at the full parameter vector ``w`` (Fractions):
+        :data:`fpad.ops.EXACT` evaluating the table of :mod:`fpad.ops`."""
+        from fpad import ops
+
+        return ops.EXACT.evaluate(self, w)

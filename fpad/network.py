@@ -45,7 +45,8 @@ import numpy as np
 
 from fpad.activations import Activation, get_activation
 from fpad.errors import FpadError
-from fpad.graph import ACT, Program
+from fpad import ops
+from fpad.graph import Program
 from fpad.proxies import ProxyConvention, get_proxy
 
 KINDS = ("dense", "conv1d", "conv2d", "maxpool1d", "maxpool2d", "add", "activation")
@@ -672,7 +673,7 @@ class NetworkSpec:
                     terms.append((Fraction(1), lw.mul(d, d)))
         out = lw.lin(terms)
         prog.set_output(lw.node(out))
-        kinks = sum(n.act.n_kinks for n in prog.nodes if n.op == ACT)
+        kinks = ops.kinks_total(prog.nodes)
         return prog, kinks
 
 

@@ -55,10 +55,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from fpad import exact
-from fpad.ad import ad_backward, backward, first_maximiser, forward
+from fpad import exact, ops
+from fpad.ad import ad_backward, forward
 from fpad.errors import FpadError
-from fpad.graph import ACT, LIN, MAX, MUL, PARAM
+from fpad.ops import first_maximiser
 
 MAX_CHOICES = 2**16  # explored one-sided choices (tree nodes) per point before refusing
 _SHOWN = 16  # pieces / dropped prefixes listed by to_text (to_json has all)
@@ -258,26 +258,7 @@ def _jsonable(x):
 
 
 def _scale(c: Fraction, f):
-    if f is None or not c:
-        return None
-    return tuple(c * x for x in f)
-
-
-def _add_into(acc, c: Fraction, f):
-    """acc + c * f (acc a list or None)."""
-    if f is None or not c:
-        return acc
-    if acc is None:
-        return [c * x for x in f]
-    for j, x in enumerate(f):
-        acc[j] += c * x
-    return acc
-
-
-def _norm(acc):
-    if acc is None or not any(acc):
-        return None
-    return tuple(acc)
+    return ops.Forms.comb(((c, f),))
 
 
 def _sub(f, g):
@@ -287,15 +268,6 @@ def _sub(f, g):
     f = f if f is not None else (_ZERO,) * k
     g = g if g is not None else (_ZERO,) * k
     return tuple(a - b for a, b in zip(f, g))
-
-
-def _side_of(act, k: int, p: Fraction) -> str:
-    dm, dp = act.slopes[k], act.slopes[k + 1]
-    if p == dm:
-        return "-"
-    if p == dp:
-        return "+"
-    return "interior" if min(dm, dp) < p < max(dm, dp) else "other"
 
 
 def _extend_point(d, rows, new_rows):
@@ -329,7 +301,7 @@ def _extend_point(d, rows, new_rows):
 
 
 # -- the classification --------------------------------------------------------------------------
-def classify(problem, free_values, *, wrt_all: bool = False) -> PointResult:
+def classify(problem, free_values, *, wrt_all: bool = False, semantics=ops.EXACT) -> PointResult:
     """Classify the point ``free_values`` of ``problem`` exactly (see the module docstring).
 
     ``problem`` is a :class:`fpad.network.Problem` (``program``, ``free``, ``proxy``,
@@ -349,6 +321,7 @@ def classify(problem, free_values, *, wrt_all: bool = False) -> PointResult:
         problem.proxy,
         thm4_hypotheses=_thm4_hypotheses(problem),
         wrt_all=wrt_all,
+        semantics=semantics,
     )
 
 
@@ -360,22 +333,24 @@ def _thm4_hypotheses(problem) -> bool:
     if not getattr(problem, "has_bias_params", False):
         return False
     for n in program.nodes:
-        if n.op == MAX and len(n.args) > 1:
+        if ops.is_tie_node(n):
             return False
-        if n.op == ACT and n.act.n_kinks and problem.proxy.single_lambda(n.act) is None:
+        if ops.is_kinked_act(n) and problem.proxy.single_lambda(n.act) is None:
             return False
     return True
 
 
 def classify_program(
-    program, w_full, wrt, proxy, *, thm4_hypotheses: bool = False, wrt_all: bool = False, shortcut: bool = True
+    program, w_full, wrt, proxy, *, thm4_hypotheses: bool = False, wrt_all: bool = False, shortcut: bool = True,
+    semantics=ops.EXACT,
 ) -> PointResult:
     """:func:`classify` on a bare program: full parameter vector ``w_full``, derivative w.r.t. the
     parameter indices ``wrt``. ``thm4_hypotheses`` is copied to ``thm4_applies``.
     ``shortcut=False`` computes every piece gradient by a full reverse sweep even when the
-    touched nodes form an antichain (tests compare both ways)."""
+    touched nodes form an antichain (tests compare both ways). ``semantics``: the arithmetic
+    (:func:`fpad.ops.get_semantics`)."""
     nodes = program.nodes
-    values = forward(program, w_full)
+    values = forward(program, w_full, semantics)
     adj_ad, grad_ad = ad_backward(program, values, proxy)
     ad = tuple(grad_ad.get(p, _ZERO) for p in wrt)
     names = [program.param_names[p] for p in wrt]
@@ -384,21 +359,16 @@ def classify_program(
     # 1. touched nodes
     touched: list[Touch] = []
     for i, n in enumerate(nodes):
-        if n.op == ACT and n.act.n_kinks:
+        if not ops.OPS[n.op].touched(n, values):
+            continue
+        if ops.is_tie_node(n):
+            touched.append(Touch(i, n.tag, "tie", values[i], tied=ops.tied_positions(n, values),
+                                 ad_winner=first_maximiser(n, values), sensitivity=Fraction(adj_ad[i])))
+        else:
             x = values[n.args[0]]
             k = n.act.kink_index(x)
-            if k >= 0:
-                p = proxy.value(n.act, k)
-                touched.append(
-                    Touch(i, n.tag, "kink", x, n.act.name, k, p, _side_of(n.act, k, p), sensitivity=Fraction(adj_ad[i]))
-                )
-        elif n.op == MAX and len(n.args) > 1:
-            m = values[i]
-            tied = tuple(pos for pos, a in enumerate(n.args) if values[a] == m)
-            if len(tied) > 1:
-                touched.append(
-                    Touch(i, n.tag, "tie", m, tied=tied, ad_winner=first_maximiser(n, values), sensitivity=Fraction(adj_ad[i]))
-                )
+            touched.append(Touch(i, n.tag, "kink", x, n.act.name, k, proxy.value(n.act, k), proxy.side(n.act, k),
+                                 sensitivity=Fraction(adj_ad[i])))
     if touched:  # only nodes P depends on count (not e.g. those behind a constant 0 weight)
         live = set(program.ancestors([program.output]))
         touched = [t for t in touched if t.node in live]
@@ -469,25 +439,8 @@ def _enumerate(program, values, wrt, touched, ad, shortcut=True):
     dropped: list[Dropped] = []
     explored = 0
 
-    def form_of(i: int):
-        n = nodes[i]
-        op = n.op
-        if op == PARAM:
-            return unit.get(n.param)
-        if op == LIN:
-            acc = None
-            for c, a in zip(n.coefs, n.args):
-                acc = _add_into(acc, c, forms[a])
-            return _norm(acc)
-        if op == MUL:
-            a, b = n.args
-            return _norm(_add_into(_add_into(None, values[a], forms[b]), values[b], forms[a]))
-        if op == ACT:  # untouched: the input is strictly inside a piece
-            x = values[n.args[0]]
-            return _scale(n.act.slopes[n.act.piece(x)], forms[n.args[0]])
-        if op == MAX:  # untouched: a unique maximiser
-            return forms[n.args[first_maximiser(n, values)]]
-        return None  # CONST
+    space = ops.Forms(unit)
+    untouched = ops.Rules()  # nodes between touched ones: inside a piece, a unique maximiser
 
     antichain = shortcut and not (set(t_nodes) & set(need))
 
@@ -500,25 +453,13 @@ def _enumerate(program, values, wrt, touched, ad, shortcut=True):
                     continue  # no flow, or a zero / common form: same contribution as AD's
                 if t.kind == "kink":
                     slope = n.act.slopes[t.kink_index + (choice[j] == "+")]
-                    g = _add_into(g, t.sensitivity * (slope - t.proxy), forms[n.args[0]])
+                    g = ops.add_into(g, t.sensitivity * (slope - t.proxy), forms[n.args[0]])
                 else:
                     delta = _sub(forms[n.args[winners[t.node]]], forms[n.args[t.ad_winner]])
-                    g = _add_into(g, t.sensitivity, delta)
+                    g = ops.add_into(g, t.sensitivity, delta)
             return tuple(g)
 
-        def act_derivative(i, node, x):
-            s = sides.get(i)
-            if s is None:
-                return node.act.slopes[node.act.piece(x)]
-            kk = node.act.kink_index(x)
-            # side "0": the input's form is 0, so any slope gives the same gradient; use 0.
-            return node.act.slopes[kk] if s == "-" else node.act.slopes[kk + 1] if s == "+" else _ZERO
-
-        def max_winner(i, node):
-            w = winners.get(i)
-            return first_maximiser(node, values) if w is None else w
-
-        _, grad = backward(program, values, act_derivative, max_winner)
+        _, grad = ops.backward(program, values, _ChoiceRules(sides, winners))
         return tuple(grad.get(p, _ZERO) for p in wrt)
 
     def options(j: int):
@@ -548,8 +489,7 @@ def _enumerate(program, values, wrt, touched, ad, shortcut=True):
         if j == len(touched):
             pieces.append(Piece(tuple(choice), piece_gradient(), point))
             return
-        for x in segments[j]:
-            forms[x] = form_of(x)
+        ops.tangents(program, values, untouched, space, segments[j], forms)
         t = touched[j]
         for label, new_rows, f in options(j):
             explored += 1
@@ -580,3 +520,23 @@ def _enumerate(program, values, wrt, touched, ad, shortcut=True):
 
     explore(0, [], (_ZERO,) * k)
     return pieces, dropped, explored
+
+
+class _ChoiceRules(ops.Rules):
+    """The rules of one piece: the chosen side at each touched kink, the chosen winner at each
+    touched tie, the ordinary chain rule elsewhere."""
+
+    def __init__(self, sides: dict[int, str], winners: dict[int, int]):
+        self.sides, self.winners = sides, winners
+
+    def act_slope(self, i, node, x, dx=None):
+        s = self.sides.get(i)
+        if s is None:
+            return node.act.slopes[node.act.piece(x)]
+        kk = node.act.kink_index(x)
+        # side "0": the input's form is 0, so any slope gives the same gradient; use 0.
+        return node.act.slopes[kk] if s == "-" else node.act.slopes[kk + 1] if s == "+" else _ZERO
+
+    def max_winner(self, i, node, values, dots=None):
+        w = self.winners.get(i)
+        return first_maximiser(node, values) if w is None else w

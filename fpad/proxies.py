@@ -163,12 +163,25 @@ class ProxyConvention:
             self.value(act, i) in (act.slopes[i], act.slopes[i + 1]) for i in range(act.n_kinks)
         )
 
+    def side(self, act: Activation, kink_index: int) -> str:
+        """Where the proxy lies at kink ``kink_index``: ``"-"`` (= D^-), ``"+"`` (= D^+),
+        ``"interior"`` (strictly between them) or ``"other"`` (outside [D^-, D^+])."""
+        p = self.value(act, kink_index)
+        d_minus, d_plus = act.slopes[kink_index], act.slopes[kink_index + 1]
+        if p == d_minus:
+            return "-"
+        if p == d_plus:
+            return "+"
+        return "interior" if min(d_minus, d_plus) < p < max(d_minus, d_plus) else "other"
+
+    def in_clarke(self, act: Activation, kink_index: int) -> bool:
+        """The proxy lies in the Clarke set [min(D^-, D^+), max(D^-, D^+)] at this kink: then
+        AD's output at a point where only this kink is touched lies in conv{g_-, g_+}."""
+        return self.side(act, kink_index) != "other"
+
     def is_clarke(self, act: Activation) -> bool:
-        """Proxy in the Clarke set [min(D^-, D^+), max(D^-, D^+)] at every kink (ICLR 2024 Thm 1)."""
-        return all(
-            min(act.slopes[i], act.slopes[i + 1]) <= self.value(act, i) <= max(act.slopes[i], act.slopes[i + 1])
-            for i in range(act.n_kinks)
-        )
+        """Proxy in the Clarke set at every kink (ICLR 2024 Thm 1)."""
+        return all(self.in_clarke(act, i) for i in range(act.n_kinks))
 
     @property
     def spec(self) -> str:

@@ -1,11 +1,13 @@
 """What a count over a grid returns: exact integers, an exact density, and how it was obtained.
 
 One :class:`CountResult` type is shared by every method (exhaustive kernels, structured exact
-methods, sampled or line estimates), so the CLI, the sweeps and the tests treat them alike.
+methods, sampled or line estimates), so the CLI, the sweeps and the tests treat them alike; it is
+built in one place, :func:`count_result`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
@@ -29,6 +31,7 @@ class CountResult:
     per_neuron: dict[str, dict[str, int]] = field(default_factory=dict)
     witnesses: dict[str, list[list[str]]] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    codes: object = field(default=None, repr=False, compare=False)  # per-point codes (maps), not in JSON
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -53,9 +56,26 @@ class CountResult:
         return self.density <= self.bound
 
     def to_json(self) -> dict:
-        d = asdict(self)
+        d = asdict(dataclasses.replace(self, codes=None))
+        del d["codes"]
         d["density"] = str(self.density)
         d["bound"] = str(self.bound)
         d["bound_holds"] = self.bound_holds
         d["estimate"] = self.is_estimate
         return d
+
+
+def count_result(problem, counts, method: str, *, elapsed_s: float = 0.0, ci: dict | None = None,
+                 extra: dict | None = None, codes=None) -> CountResult:
+    """The :class:`CountResult` of ``problem`` from exact ``counts`` (anything with ``points,
+    touched, ndf, inc, clarke_ok`` and optionally ``per_neuron``, ``witnesses``): the one place
+    a result is built. Per-neuron and witness keys are sorted, so the JSON output is
+    byte-identical whatever the chunking."""
+    fmt = problem.fmt
+    per = getattr(counts, "per_neuron", None) or {}
+    wit = getattr(counts, "witnesses", None) or {}
+    return CountResult(
+        format=fmt.name, M=fmt.n_values, free=problem.free_names, points=counts.points, touched=counts.touched,
+        ndf=counts.ndf, inc=counts.inc, clarke_ok=counts.clarke_ok, kinks_total=problem.kinks_total,
+        method=method, elapsed_s=elapsed_s, ci=ci, per_neuron={t: per[t] for t in sorted(per)},
+        witnesses={c: wit[c] for c in sorted(wit)}, extra=dict(extra or {}), codes=codes)

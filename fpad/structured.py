@@ -61,8 +61,7 @@ but visits far fewer points. It combines four exact reductions, each proven belo
    (:func:`fpad.oracle.classify_program`). The work is |M|^(k-1) evaluations instead of |M|^k.
 
 Blocks that none of 3-4 reduces are counted by brute force: the compiled kernel of
-:mod:`fpad.enumerate` (blocks up to :data:`KERNEL_LIMIT` points), else the oracle on every point
-(small blocks only). :func:`structured_count` returns ``None`` when no reduction applies at all
+:mod:`fpad.enumerate` (blocks up to :data:`KERNEL_LIMIT` points). :func:`structured_count` returns ``None`` when no reduction applies at all
 (one block, nothing factored out, brute force needed) or a block is too large for brute force:
 the caller then uses the exhaustive engine, with its budget check, chunks and progress store.
 
@@ -74,17 +73,19 @@ bf16 width 1024: 0.6 s (after the one bias-solve over the 65279 values of w: abo
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import time
 from dataclasses import dataclass
 from fractions import Fraction
 
-from fpad.graph import ACT, LIN, MAX, MUL, PARAM, Node, Program
+from fpad.enumerate import count_exhaustive
+from fpad import ops
+from fpad.graph import Program
 from fpad.oracle import classify_program
-from fpad.results import CountResult
+from fpad.prepare import prepare
+from fpad.results import CountResult, count_result
 
-# Brute force inside a block: above this many points the oracle is too slow (about 1e4 points/s).
-ORACLE_LIMIT = 20_000
 # Bias solving enumerates |M|^(k-1) "rest" points in Python (about 1e5-1e6 per second).
 SOLVE_LIMIT = 3_000_000
 # Brute force with the compiled kernel inside a structured run (a few seconds at most); larger
@@ -94,7 +95,7 @@ KERNEL_LIMIT = 2 * 10**7
 
 _ZERO = Fraction(0)
 
-# Counts of blocks already seen, keyed by (format, proxy, canonical block form): a block's counts
+# Counts of blocks already seen, keyed by (format, proxy, semantics, canonical block form): a block's counts
 # depend on nothing else, so sweeps over widths or batch sizes count each distinct block once.
 _BLOCK_CACHE: dict[tuple, "BlockCounts"] = {}
 _BLOCK_CACHE_MAX = 4096
@@ -133,77 +134,46 @@ class _NotReducible(Exception):
 
 
 # -- the graph analysis ----------------------------------------------------------------------------
-def _live(nodes, roots) -> list[int]:
-    seen, stack = set(), list(roots)
-    while stack:
-        i = stack.pop()
-        if i not in seen:
-            seen.add(i)
-            stack.extend(nodes[i].args)
-    return sorted(seen)
-
-
-def _supports(nodes, live, free: set[int]) -> dict[int, frozenset]:
-    """For each live node, the set of free parameter indices it depends on."""
-    sup: dict[int, frozenset] = {}
-    for i in live:
-        n = nodes[i]
-        if n.op == PARAM:
-            sup[i] = frozenset([n.param]) if n.param in free else frozenset()
-        else:
-            sup[i] = frozenset().union(*(sup[a] for a in n.args)) if n.args else frozenset()
-    return sup
-
-
-def _is_affine(n: Node, sup) -> bool:
-    if n.op == LIN:
-        return True
-    if n.op == ACT and n.act.n_kinks == 0:
-        return True
-    return n.op == MUL and (not sup[n.args[0]] or not sup[n.args[1]])
-
-
 def _expand(nodes, root: int, sup, values) -> tuple[Fraction, dict[int, Fraction]]:
     """Affine expansion of node ``root`` (item 1 of the module docstring).
 
     Returns (c_0, {leaf: c_t}); nodes with no free dependence fold into c_0 (``values`` holds their
-    exact value). Reverse topological accumulation, so shared sub-expressions are visited once.
+    exact value). Each node's affine form is :mod:`fpad.ops`' ``affine`` entry; reverse
+    topological accumulation, so shared sub-expressions are visited once.
     """
+
+    def is_const(i):
+        return not sup[i]
+
+    def affine(i):
+        n = nodes[i]
+        return ops.OPS[n.op].affine(n, is_const, values) if sup[i] else None
+
     coef: dict[int, Fraction] = {root: Fraction(1)}
     const = _ZERO
     leaves: dict[int, Fraction] = {}
     pending = [root]
-    order: list[int] = []
-    seen = set()
+    forms: dict[int, tuple | None] = {}
     while pending:  # collect the affine region below root
         i = pending.pop()
-        if i in seen:
+        if i in forms:
             continue
-        seen.add(i)
-        order.append(i)
-        n = nodes[i]
-        if sup[i] and _is_affine(n, sup):
-            pending.extend(n.args)
-    for i in sorted(order, reverse=True):  # args have smaller indices: reverse topological order
+        forms[i] = affine(i)
+        if forms[i] is not None:
+            pending.extend(nodes[i].args)
+    for i in sorted(forms, reverse=True):  # args have smaller indices: reverse topological order
         c = coef.pop(i, None)
         if c is None:
             continue
-        n = nodes[i]
         if not sup[i]:
             const += c * values[i]
-        elif not _is_affine(n, sup) or n.op == PARAM:
+        elif forms[i] is None:
             leaves[i] = leaves.get(i, _ZERO) + c
-        elif n.op == LIN:
-            const += c * n.const
-            for a, k in zip(n.args, n.coefs):
+        else:
+            offset, terms = forms[i]
+            const += c * offset
+            for a, k in terms:
                 coef[a] = coef.get(a, _ZERO) + c * k
-        elif n.op == ACT:  # kink-free: slopes[0] * x + intercepts[0]
-            const += c * n.act.intercepts[0]
-            coef[n.args[0]] = coef.get(n.args[0], _ZERO) + c * n.act.slopes[0]
-        else:  # MUL with a constant side
-            x, y = n.args
-            k, other = (values[x], y) if not sup[x] else (values[y], x)
-            coef[other] = coef.get(other, _ZERO) + c * k
     return const, leaves
 
 
@@ -239,8 +209,9 @@ def _cut_program(src: Program, values, sup, leaves: dict[int, Fraction]) -> tupl
         if not sup[i]:
             remap[i] = prog.const(values[i])
         else:
-            if n.op == PARAM and n.param not in free_order:
-                free_order.append(n.param)
+            p = ops.param_of(n)
+            if p is not None and p not in free_order:
+                free_order.append(p)
             remap[i] = prog._add(dataclasses.replace(n, args=tuple(remap[a] for a in n.args)))
     out = prog.lin([(c, remap[i]) for i, c in sorted(leaves.items())])
     prog.set_output(out)
@@ -253,7 +224,7 @@ def _canonical_key(prog: Program, free_order: list[int]) -> tuple:
     for n in prog.nodes:
         sig.append((
             n.op, n.args, n.coefs, n.const,
-            local[n.param] if n.op == PARAM else None,
+            local.get(ops.param_of(n)),
             n.act,  # the Activation itself (frozen, hashable): its name alone could collide
         ))
     return tuple(sig)
@@ -262,25 +233,16 @@ def _canonical_key(prog: Program, free_order: list[int]) -> tuple:
 def _make_block(src: Program, values, sup, leaves: dict[int, Fraction]) -> _Block:
     prog, remap, free_order = _cut_program(src, values, sup, leaves)
     new_leaves = {remap[i]: c for i, c in leaves.items()}
-    kinks = sum(n.act.n_kinks for n in prog.nodes if n.op == ACT)
+    kinks = ops.kinks_total(prog.nodes)
     return _Block(prog, free_order, _canonical_key(prog, free_order), new_leaves, kinks)
 
 
-def _decompose(program: Program, values, free: list[int]):
+def _decompose(program: Program, values, free: list[int], semantics):
     """Items 1-2: (constant-touched flag, factored-out parameters, blocks)."""
     nodes = program.nodes
-    live = _live(nodes, [program.output])
-    sup = _supports(nodes, live, set(free))
-    vals = program.evaluate(values)  # exact; only nodes without free dependence are read from it
-    const_touched = False
-    for i in live:
-        n = nodes[i]
-        if sup[i]:
-            continue
-        if n.op == ACT and n.act.n_kinks and n.act.kink_index(vals[n.args[0]]) >= 0:
-            const_touched = True
-        elif n.op == MAX and len(n.args) > 1 and sum(vals[a] == vals[i] for a in n.args) > 1:
-            const_touched = True
+    prep = prepare(program, values, free, semantics)
+    sup, vals = prep.support, prep.constants  # only nodes without free dependence are read from vals
+    const_touched = bool(prep.const_touched)
     _, leaves = _expand(nodes, program.output, sup, vals)
     # union-find over free parameters, linked by the leaves' supports
     parent = {p: p for p in free}
@@ -300,7 +262,7 @@ def _decompose(program: Program, values, free: list[int]):
     for leaf, c in leaves.items():
         r = find(next(iter(sup[leaf])))
         groups.setdefault(r, {})[leaf] = c
-        if nodes[leaf].op != PARAM:
+        if ops.param_of(nodes[leaf]) is None:
             nonlinear_roots.add(r)
     factored = [p for p in free if find(p) not in nonlinear_roots]
     blocks = [_make_block(program, vals, sup, lv) for r, lv in groups.items() if r in nonlinear_roots]
@@ -311,8 +273,8 @@ def _decompose(program: Program, values, free: list[int]):
 class _Counter:
     """Counts blocks of one format and proxy, with the cache of identical blocks."""
 
-    def __init__(self, fmt, proxy, problem):
-        self.fmt, self.proxy, self.problem = fmt, proxy, problem
+    def __init__(self, fmt, proxy, problem, semantics):
+        self.fmt, self.proxy, self.problem, self.semantics = fmt, proxy, problem, semantics
         self.M = fmt.n_values
         self.Mvals = fmt.values_fraction()
         self.Mset = set(self.Mvals)
@@ -320,7 +282,7 @@ class _Counter:
 
     def program_counts(self, program: Program, values, free: list[int]) -> tuple[BlockCounts, bool]:
         """Lemma S on a whole program; returns (counts, whether anything was reduced)."""
-        const_touched, factored, blocks = _decompose(program, values, free)
+        const_touched, factored, blocks = _decompose(program, values, free, self.semantics)
         F = self.M ** len(factored)
         N = self.M ** len(free)
         parts = [self.block_counts(b, values) for b in blocks]
@@ -344,7 +306,7 @@ class _Counter:
         """The block's counts; with ``brute=False`` None when only brute force would apply."""
         if block.key in self.cache:
             return self.cache[block.key]
-        gkey = (self.fmt, self.proxy, block.key)
+        gkey = (self.fmt, self.proxy, self.semantics, block.key)
         bc = _BLOCK_CACHE.get(gkey)
         if bc is None:
             bc = self._scaled(block, values) or self._bias_solve(block, values)
@@ -361,16 +323,17 @@ class _Counter:
     # Lemma V
     def _scaled(self, block: _Block, values) -> BlockCounts | None:
         nodes = block.program.nodes
+        if not all(ops.is_product(nodes[leaf]) for leaf in block.leaves):
+            return None
+        sup = prepare(block.program, values, block.free, self.semantics).support
         v = None
         inner: dict[int, Fraction] = {}
         for leaf, c in block.leaves.items():
             n = nodes[leaf]
-            if n.op != MUL:
-                return None
             split = None
             for a, g in ((n.args[0], n.args[1]), (n.args[1], n.args[0])):
-                p = nodes[a].param if nodes[a].op == PARAM else None
-                if p is not None and v in (None, p) and p not in _param_support(nodes, g):
+                p = ops.param_of(nodes[a])
+                if p is not None and v in (None, p) and p not in sup[g]:
                     split = (p, g)
                     break
             if split is None:
@@ -391,19 +354,17 @@ class _Counter:
     def _bias_solve(self, block: _Block, values) -> BlockCounts | None:
         prog = block.program
         nodes = prog.nodes
-        live = _live(nodes, [prog.output])
-        free = set(block.free)
-        sup = _supports(nodes, live, free)
-        if any(nodes[i].op == MAX and len(nodes[i].args) > 1 for i in live):
+        prep = prepare(prog, values, block.free, self.semantics)
+        sup, vals = prep.support, prep.constants
+        if any(ops.is_tie_node(nodes[i]) for i in prep.live):
             return None
-        acts = [i for i in block.leaves if nodes[i].op == ACT]
-        if not acts or any(nodes[i].op not in (ACT, PARAM) for i in block.leaves):
+        acts = [i for i in block.leaves if ops.is_kinked_act(nodes[i])]  # (a kink-free ACT is affine)
+        if not acts or any(i not in acts and ops.param_of(nodes[i]) is None for i in block.leaves):
             return None
-        vals = prog.evaluate(values)
         forms = []
         for i in acts:
             c0, lv = _expand(nodes, nodes[i].args[0], sup, vals)
-            if any(nodes[j].op != PARAM for j in lv):
+            if any(ops.param_of(nodes[j]) is None for j in lv):
                 return None  # a pre-activation that is not affine in the free parameters
             forms.append((c0, {nodes[j].param: c for j, c in lv.items()}))
         biases = [p for p in block.free if all(f[1].get(p, _ZERO) != 0 for f in forms)]
@@ -417,11 +378,7 @@ class _Counter:
         leaf_data = []
         for i, (c0, lin) in zip(acts, forms):
             act = nodes[i].act
-            hull_ok = []
-            for k in range(act.n_kinks):
-                p = self.proxy.value(act, k)
-                lo, hi = sorted((act.slopes[k], act.slopes[k + 1]))
-                hull_ok.append(lo <= p <= hi)
+            hull_ok = [self.proxy.in_clarke(act, k) for k in range(act.n_kinks)]
             terms = [(j, lin[p]) for j, p in enumerate(rest) if lin.get(p, _ZERO) != 0]
             leaf_data.append((i, c0, terms, lin[b], act.kinks, block.leaves[i], hull_ok))
         touched = ndf = inc = clarke = 0
@@ -447,7 +404,7 @@ class _Counter:
                 for p, x in zip(rest, point):
                     w[p] = x
                 w[b] = bb
-                r = classify_program(prog, w, block.free, self.proxy)
+                r = classify_program(prog, w, block.free, self.proxy, semantics=self.semantics)
                 ndf += r.ndf
                 inc += r.inc
                 clarke += r.ndf and r.clarke_ok
@@ -457,42 +414,22 @@ class _Counter:
     # brute force
     def _brute(self, block: _Block, values) -> BlockCounts:
         N = self.M ** len(block.free)
-        kernel = _kernel()
-        if kernel is not None and N <= KERNEL_LIMIT:
-            sub = dataclasses.replace(self.problem, program=block.program, free=list(block.free),
-                                      kinks_total=block.kinks, wrt_all=False)
-            r = kernel(sub)
-            return BlockCounts(r.points, r.touched, r.ndf, r.inc, r.clarke_ok, "kernel")
-        if N > (KERNEL_LIMIT if kernel is not None else ORACLE_LIMIT):
+        if N > KERNEL_LIMIT:
             raise _NotReducible(f"a block of {len(block.free)} parameters ({N} points) needs brute force")
-        touched = ndf = inc = clarke = 0
-        w = list(values)
-        for point in itertools.product(self.Mvals, repeat=len(block.free)):
-            for p, x in zip(block.free, point):
-                w[p] = x
-            r = classify_program(block.program, w, block.free, self.proxy)
-            touched += r.is_touched
-            ndf += r.ndf
-            inc += r.inc
-            clarke += r.ndf and r.clarke_ok
-        return BlockCounts(N, touched, ndf, inc, clarke, "oracle")
+        r = count_exhaustive(_sub_problem(self.problem, block))
+        return BlockCounts(r.points, r.touched, r.ndf, r.inc, r.clarke_ok, "kernel")
 
 
-def _param_support(nodes, root) -> set[int]:
-    return {nodes[i].param for i in _live(nodes, [root]) if nodes[i].op == PARAM}
-
-
-def _kernel():
-    """fpad.enumerate's exhaustive counter, if that module is present (else None: use the oracle)."""
-    try:
-        from fpad.enumerate import count_exhaustive
-    except ImportError:
-        return None
-    return count_exhaustive
+def _sub_problem(problem, block: _Block):
+    """The problem of one block: its own program and free parameters, and a spec hash of its own
+    (the parent's hash plus the block's canonical form), so nothing keyed by the hash mixes the two."""
+    digest = hashlib.sha256(f"{problem.spec_hash}|{block.free}|{block.key!r}".encode()).hexdigest()
+    return dataclasses.replace(problem, program=block.program, free=list(block.free), kinks_total=block.kinks,
+                               wrt_all=False, spec_hash=digest)
 
 
 # -- public entry point ----------------------------------------------------------------------------
-def structured_count(problem) -> CountResult | None:
+def structured_count(problem, semantics=ops.EXACT) -> CountResult | None:
     """Exact counts of ``problem`` over M^k by the reductions of the module docstring.
 
     Returns a :class:`CountResult` with ``method="structured"`` (``extra["blocks"]`` says how each
@@ -504,10 +441,10 @@ def structured_count(problem) -> CountResult | None:
     if getattr(problem, "wrt_all", False):
         return None
     t0 = time.perf_counter()
-    counter = _Counter(problem.fmt, problem.proxy, problem)
+    counter = _Counter(problem.fmt, problem.proxy, problem, ops.get_semantics(semantics))
     free = list(problem.free)
     try:
-        const_touched, factored, blocks = _decompose(problem.program, problem.values, free)
+        const_touched, factored, blocks = _decompose(problem.program, problem.values, free, counter.semantics)
         if not factored and len(blocks) == 1 and counter.block_counts(blocks[0], problem.values, brute=False) is None:
             return None  # one block that only brute force can count: the engine's exhaustive path
         counts, reduced = counter.program_counts(problem.program, problem.values, free)
@@ -531,21 +468,8 @@ def structured_count(problem) -> CountResult | None:
             "method": bc.method,
             "points": bc.points, "touched": bc.touched, "ndf": bc.ndf, "inc": bc.inc, "clarke_ok": bc.clarke_ok,
         })
-    return CountResult(
-        format=problem.fmt.name,
-        M=problem.fmt.n_values,
-        free=problem.free_names,
-        points=counts.points,
-        touched=counts.touched,
-        ndf=counts.ndf,
-        inc=counts.inc,
-        clarke_ok=counts.clarke_ok,
-        kinks_total=problem.kinks_total,
-        method="structured",
-        elapsed_s=time.perf_counter() - t0,
-        extra={
-            "blocks": block_info,
-            "factored_out": [problem.param_names[p] for p in factored],
-            "constant_touched": const_touched,
-        },
-    )
+    return count_result(problem, counts, "structured", elapsed_s=time.perf_counter() - t0, extra={
+        "blocks": block_info,
+        "factored_out": [problem.param_names[p] for p in factored],
+        "constant_touched": const_touched,
+    })

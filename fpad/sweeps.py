@@ -15,7 +15,6 @@ network is compared across formats.
 
 from __future__ import annotations
 
-import random
 import subprocess
 import sys
 import time
@@ -26,14 +25,14 @@ from pathlib import Path
 
 from fpad import __version__
 from fpad.errors import FpadError
-from fpad.estimate import sample_interval
 from fpad.examples import EXAMPLES
 from fpad.formats import get_format
 from fpad.network import NetworkSpec
-from fpad.oracle import classify
 
 # Where a sweep would take longer than this (estimated before any work), it is refused.
 DEFAULT_BUDGET_S = 1800.0
+# Sampled points per two-hidden-layer network of the width sweep (decided by the kernels).
+DEEP_SAMPLES = 10**6
 # Inputs of the minibatch sweep: distinct exact dyadics (sample s gets BATCH_INPUTS[s]).
 BATCH_INPUTS = ["1", "-1/2", "3/4", "3", "-2", "3/2", "-1/4", "5/2", "-3", "1/8", "-3/4", "6", "-5/4",
                 "7/4", "-6", "1/4"]
@@ -188,35 +187,14 @@ def generic_formats() -> list[str]:
 
 # -- counting ------------------------------------------------------------------------------------------
 def _count(problem, sample: int | None = None, seed: int = 0):
+    """Every count of the sweeps: :func:`fpad.engine.count` (structured when it applies, else the
+    compiled exhaustive kernels; ``sample=N``: a labelled estimate, points drawn per coordinate and
+    decided by the kernels whatever the number of free parameters). A cell that cannot finish in
+    the budget is refused before it runs."""
     from fpad import engine
 
-    if sample is None:  # a cell that cannot finish in the budget is refused before it runs
-        return engine.count(problem, progress=False, max_seconds=DEFAULT_BUDGET_S)
-    return oracle_sample(problem, sample, seed)
-
-
-def oracle_sample(problem, n: int, seed: int = 0):
-    """A labelled estimate for grids of any size: n points drawn uniformly (every coordinate an
-    independent uniform draw from M, so the point is uniform on M^k), each decided exactly by
-    :func:`fpad.oracle.classify`, with Clopper-Pearson intervals. (The engine's ``sample`` method
-    compiles the network for the grid kernels, which take at most 62 free parameters; the
-    two-hidden-layer width sweep frees up to 97.)"""
-    from fpad.results import CountResult
-
-    t0 = time.perf_counter()
-    rng = random.Random(seed)
-    vals = problem.fmt.values_fraction()
-    touched = ndf = inc = clarke = 0
-    for _ in range(n):
-        r = classify(problem, [vals[rng.randrange(len(vals))] for _ in problem.free])
-        touched += r.is_touched
-        ndf += r.ndf
-        inc += r.inc
-        clarke += r.ndf and r.clarke_ok
-    return CountResult(format=problem.fmt.name, M=problem.fmt.n_values, free=problem.free_names, points=n,
-                       touched=touched, ndf=ndf, inc=inc, clarke_ok=clarke, kinks_total=problem.kinks_total,
-                       method="sample", elapsed_s=time.perf_counter() - t0, ci=sample_interval(ndf, inc, n),
-                       extra={"seed": seed, "sampler": "oracle"})
+    return engine.count(problem, sample=sample, seed=seed, progress=False, store=None,
+                        max_seconds=DEFAULT_BUDGET_S)
 
 
 def result_row(r, problem, **extra) -> dict:
@@ -262,11 +240,14 @@ def _say(progress, msg):
 def check_width_budget(widths, deep_widths, deep_samples, n_formats: int = 3,
                        budget_s: float = DEFAULT_BUDGET_S) -> None:
     """Refuse a width sweep that cannot finish in ``budget_s``: the exact panel costs about 1 ms
-    per neuron (decomposition), the sampled panel about 0.2 ms + 30 us per (N^2 + 4N) nodes per
-    sampled point (measured on this 2-core machine, with a margin)."""
+    per neuron (decomposition); the sampled panel, decided by the compiled kernels point by point,
+    about 20 us + 0.4 us per (N^2 + 4N) nodes per sampled point, plus the exact oracle on the
+    points the kernels defer (two or more touched neurons), which grows like N^5 (about 30 ms per
+    sampled point at N = 64). Measured on this 2-core machine, with a margin."""
     if any(w < 1 for w in list(widths) + list(deep_widths)):
         raise FpadError("widths must be positive integers")
-    est = n_formats * (sum(widths) * 1e-3 + sum(deep_samples * ((w * w + 4 * w) * 3e-5 + 2e-4) for w in deep_widths))
+    per_point = [(w * w + 4 * w) * 4e-7 + 2e-5 + 3e-2 * (w / 64) ** 5 for w in deep_widths]
+    est = n_formats * (sum(widths) * 1e-3 + deep_samples * sum(per_point))
     if max(widths, default=0) > 65536 or est > budget_s:
         raise FpadError(
             f"width sweep would take about {est:.0f} s (budget {budget_s:.0f} s): use widths up to 65536, "
@@ -341,8 +322,8 @@ def width_sweep(formats=("e4m3fn", "e5m2", "bf16"), widths=None, deep_widths=Non
     of two-hidden-layer networks (all free) by a labelled sampled estimate."""
     t0 = time.perf_counter()
     widths = list(widths or [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
-    deep_widths = list(deep_widths if deep_widths is not None else ([1, 2, 4, 8] if quick else [1, 2, 4, 8, 16, 32]))
-    deep_samples = deep_samples or (1000 if quick else 2000)
+    deep_widths = list(deep_widths if deep_widths is not None else ([1, 2, 4, 8] if quick else [1, 2, 4, 8, 16]))
+    deep_samples = deep_samples or DEEP_SAMPLES
     check_width_budget(widths, deep_widths, deep_samples, len(formats))
     rows = []
     for fmt in _fmt_list(formats):
@@ -363,10 +344,10 @@ def width_sweep(formats=("e4m3fn", "e5m2", "bf16"), widths=None, deep_widths=Non
                   "method"], rows)
     a.notes.append("1 hidden layer: x = 1, ReLU, bias, all 3N+1 parameters free; exact by the structured "
                    "method (identical neuron blocks (w, b, v) counted once, block density (|M|-1)/|M|^2).")
-    a.notes.append(f"2 hidden layers: 1-N-N-1, all parameters free, {deep_samples} uniform points decided "
-                   f"exactly (seed {seed}); the interval is Clopper-Pearson 95%. With 0 ndf points in the "
-                   "sample only the upper end is informative: for bf16 it is far above the bound 2N/|M|, so "
-                   "the sample cannot resolve bf16's two-layer density.")
+    a.notes.append(f"2 hidden layers: 1-N-N-1, all parameters free, {deep_samples:,} uniform points per "
+                   f"network (every parameter drawn independently, seed {seed}), each decided exactly by the "
+                   "compiled kernels (the exact oracle for the few points where two neurons are touched); the "
+                   "interval is Clopper-Pearson 95%.")
     return _done(a, t0, progress)
 
 
@@ -526,7 +507,7 @@ def ad_map(network: str, fmt_name: str = "e4m3fn", progress=None) -> Analysis:
     """Every point of M x M classified: 0 clean, 1 touched (AD right), 2/3 ndf, 5 inc."""
     import numpy as np
 
-    from fpad.enumerate import compile_problem, point_codes
+    from fpad import engine
 
     t0 = time.perf_counter()
     specs = ad_map_networks()
@@ -538,7 +519,7 @@ def ad_map(network: str, fmt_name: str = "e4m3fn", progress=None) -> Analysis:
         raise FpadError("an AD map needs exactly two free parameters")
     _say(progress, f"ad map: {network} over {fmt.name}")
     M = fmt.n_values
-    codes = point_codes(compile_problem(p), 0, M * M).reshape(M, M)  # [x index, y index]
+    codes = engine.count(p, codes=True, progress=False, max_seconds=None).codes.reshape(M, M)  # [x, y index]
     vals = fmt.values()
     counts = {name: int(np.sum(np.isin(codes, cs))) for name, cs in
               (("clean", [0]), ("touched_ok", [1]), ("ndf", [2, 3]), ("inc", [5]))}

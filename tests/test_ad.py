@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from fpad.activations import REGISTRY, get_activation
 from fpad.ad import ad_gradient, directional, forward
 from fpad.errors import FpadError
-from fpad.graph import ACT, MAX, Program
+from fpad.graph import ACT, CONST, LIN, MAX, MUL, PARAM, Program
 from fpad.proxies import get_proxy
 
 RELU = get_activation("relu")
@@ -160,10 +160,33 @@ def test_ad_equals_gradient_off_kinks_and_is_linear_in_directional(case):
         assert directional(p, w, list(range(k)), e) == -g[j]
 
 
+def _reference_values(p, w):
+    """The slow twin of fpad.ops' exact value rules: one Fraction operation per term, written
+    from graph.py's definition of each op."""
+    vals = []
+    for n in p.nodes:
+        if n.op == PARAM:
+            v = F(w[n.param])
+        elif n.op == CONST:
+            v = n.const
+        elif n.op == LIN:
+            v = n.const + sum((c * vals[a] for c, a in zip(n.coefs, n.args)), F(0))
+        elif n.op == MUL:
+            v = vals[n.args[0]] * vals[n.args[1]]
+        elif n.op == ACT:
+            x = vals[n.args[0]]
+            i = sum(1 for k in n.act.kinks if x >= k)
+            v = n.act.slopes[i] * x + n.act.intercepts[i]
+        else:
+            v = max(vals[a] for a in n.args)
+        vals.append(v)
+    return vals
+
+
 @settings(max_examples=100, deadline=None)
 @given(pwl_program())
 def test_fast_forward_equals_reference_evaluate(case):
     p, w, _ = case
-    assert forward(p, w) == p.evaluate(w)
+    assert forward(p, w) == p.evaluate(w) == _reference_values(p, w)
     w = [wi / 3 for wi in w]  # non-dyadic values exercise the common-denominator path
-    assert forward(p, w) == p.evaluate(w)
+    assert forward(p, w) == _reference_values(p, w)

@@ -26,7 +26,7 @@ NET = os.path.join(os.path.dirname(__file__), "..", "fpad", "nets", "issue_examp
 def calls(monkeypatch):
     """Counts the chunk tasks that actually run (the plans look the task functions up at call time)."""
     n = {"chunks": 0}
-    for name in ("run_range", "run_indices", "run_lines"):
+    for name in ("run_range", "run_points", "run_lines"):
         orig = getattr(engine, name)
 
         def wrapped(*args, _orig=orig):
@@ -127,18 +127,19 @@ def test_astronomical_grid_is_refused_without_running_it():
         engine.count(p, "exhaustive", progress=False)
 
 
-def test_sample_beyond_the_kernels_index_range_is_decided_by_the_oracle():
-    """65279^4 > 2^62: sampled points cannot enter the int64 kernels; each goes to the oracle."""
-    from fpad.estimate import sample_indices
+def test_sample_beyond_the_kernels_index_range_is_decided_by_coordinates():
+    """65279^4 > 2^62: sampled points are drawn per coordinate and decided by the kernels; the
+    counts equal the oracle's on the same points."""
+    from fpad.estimate import sample_digits
     from fpad.oracle import classify
 
     p = problem(free=("L1.W", "L1.b"), fmt="bf16")
     r = engine.count(p, sample=12, seed=5, progress=False, store=False)
     assert r.method == "sample" and r.points == 12 and r.is_estimate
     comp = __import__("fpad.enumerate", fromlist=["x"]).compile_problem(p)
-    idx = sample_indices(comp.n_points, 12, 5)
-    assert any(i >= 1 << 62 for i in idx)
-    verdicts = [classify(p, comp.free_values(i)) for i in idx]
+    rows = sample_digits(comp.m, comp.k, 12, 5)
+    assert any(comp.index_of(row) >= 1 << 62 for row in rows)
+    verdicts = [classify(p, comp.values_of(row)) for row in rows]
     assert r.touched == sum(bool(v.touched) for v in verdicts)
     assert r.ndf == sum(v.ndf for v in verdicts) and r.inc == sum(v.inc for v in verdicts)
 
@@ -265,7 +266,8 @@ def test_checksummed_row_with_wrong_counts_is_reported(tmp_path):
 
 
 def test_touched_points_beyond_the_kernels_index_range_match_the_oracle():
-    """Points with flat index >= 2^62 are classified exactly (oracle), touched ones included."""
+    """Points with flat index >= 2^62 go to the kernels by their coordinates, touched ones
+    included, and agree with the oracle."""
     from fpad.enumerate import classify_indices, compile_problem
 
     p = problem(free=("L1.W", "L1.b"), fmt="bf16")
@@ -293,7 +295,7 @@ def test_touched_points_beyond_the_kernels_index_range_match_the_oracle():
     assert got.points == len(picked)
     assert got.touched == sum(bool(r.touched) for r in want) == len(picked)
     assert got.ndf == sum(r.ndf for r in want) and got.inc == sum(r.inc for r in want)
-    assert got.fallback == len(picked)
+    assert got.clarke_ok == sum(r.ndf and r.clarke_ok for r in want)
 
 
 def _unit0_preactivation(p, free):

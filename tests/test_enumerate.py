@@ -272,3 +272,29 @@ def test_undecided_bulk_verdict_counts_every_point():
     want = count_exhaustive_reference(p)
     assert (got.points, got.touched, got.ndf, got.inc) == (225, 15, 0, 0)
     assert (want.points, want.touched, want.ndf, want.inc) == (225, 15, 0, 0)
+
+
+def test_points_by_coordinates_beyond_62_parameters_match_the_oracle():
+    """A 1-8-8-1 ReLU network with all 97 parameters free (253^97 points: no flat int64 index):
+    sampled points, some put on a first-layer kink by hand, decided by the kernels from their
+    coordinates, equal the oracle's verdicts point by point."""
+    from fpad.estimate import sample_digits
+    from fpad.sweeps import two_hidden_spec
+
+    pb = NetworkSpec.from_dict(two_hidden_spec(8)).build(FP8)
+    compiled = E.compile_problem(pb)
+    assert compiled.k == 97 and compiled.n_points > 2**640
+    rows = sample_digits(compiled.m, compiled.k, 120, seed=11)
+    pos = {float(v): i for i, v in enumerate(compiled.table)}
+    names = pb.free_names
+    for r in range(0, 120, 3):  # b = -w: unit (r mod 8) of the first layer on its kink (input 1)
+        j = r % 8
+        w = compiled.table[rows[r, names.index(f"L1.W[{j},0]")]]
+        rows[r, names.index(f"L1.b[{j}]")] = pos[-w + 0.0]
+    want = [E._oracle_code(classify(pb, compiled.values_of(row))) for row in rows]
+    got = E.classify_points(compiled, rows)
+    assert got.points == 120 and got.fallback < 120
+    assert got.touched == sum(c != 0 for c in want) >= 40
+    assert got.ndf == sum(c in (2, 3) for c in want) and got.inc == sum(c == 5 for c in want)
+    assert got.clarke_ok == sum(c == 2 for c in want)
+    assert all(int(i) < compiled.n_points for i in got.witness_index.get("ndf", []))

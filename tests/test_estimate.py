@@ -3,12 +3,13 @@
 import random
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 import fpad.engine as engine
 from fpad.errors import FpadError
-from fpad.estimate import (clopper_pearson, cluster_interval, digit_stride, line_bases,
-                           sample_indices)
+from fpad.estimate import (clopper_pearson, cluster_interval, digit_block, digit_stride, line_bases,
+                           sample_digits)
 import fpad.enumerate as kernels
 from test_engine import brute, problem
 
@@ -37,10 +38,23 @@ def test_cluster_interval_no_spread_uses_one_trial_per_line():
     assert hi - lo > bhi - blo
 
 
-def test_sample_indices_reproducible_and_uniform_on_big_grids():
-    a = sample_indices(253 ** 9, 5, seed=7)
-    assert a == sample_indices(253 ** 9, 5, seed=7) != sample_indices(253 ** 9, 5, seed=8)
-    assert all(0 <= i < 253 ** 9 for i in a) and max(a) > 2 ** 64  # beyond any machine integer
+def test_sample_digits_reproducible_and_by_coordinates():
+    a = sample_digits(253, 9, 5, seed=7)
+    assert a.shape == (5, 9) and a.dtype == np.int64
+    assert (a == sample_digits(253, 9, 5, seed=7)).all() and not (a == sample_digits(253, 9, 5, seed=8)).all()
+    assert a.min() >= 0 and a.max() < 253
+    big = sample_digits(65279, 4353, 3, seed=1)  # a two-hidden-layer width-64 network's grid
+    assert big.shape == (3, 4353) and big.max() < 65279
+
+
+def test_sample_digits_do_not_depend_on_chunking():
+    k = 40000  # several streams even for a small sample (digit_block(k) rows each)
+    rows = digit_block(k)
+    assert rows < 1 << 16 and rows * k <= 1 << 22
+    n = 3 * rows + 5
+    whole = sample_digits(7, k, n, 3)
+    parts = np.concatenate([sample_digits(7, k, 100, 3, start) for start in range(0, n, 100)])[:n]
+    assert (whole == parts).all()
 
 
 def test_line_bases_have_the_line_digit_zero():
@@ -59,8 +73,8 @@ def test_sample_estimate_counts_and_interval(tmp_path):
     assert res.method == "sample" and res.is_estimate and res.to_json()["estimate"] is True
     assert res.points == 400 and res.extra["grid_points"] == "225" and res.extra["seed"] == 0
     # The counts are the exact counts of the drawn points.
-    idx = sample_indices(225, 400, 0)
-    want = kernels.classify_indices(kernels.compile_problem(p), idx)
+    comp = kernels.compile_problem(p)
+    want = kernels.classify_points(comp, sample_digits(comp.m, comp.k, 400, 0))
     assert (res.touched, res.ndf, res.inc) == (want.touched, want.ndf, want.inc)
     lo, hi = res.ci["ndf"]
     assert lo <= float(exact) <= hi and res.ci["level"] == 0.95

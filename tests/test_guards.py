@@ -4,6 +4,7 @@ advises, and sweeps refuse formats they cannot handle."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from fpad import engine, estimate
@@ -14,13 +15,13 @@ from test_engine import problem
 
 def test_huge_sample_is_refused_before_drawing_it(monkeypatch):
     drawn = []
-    real = estimate.draws
+    real = estimate.sample_digits
 
-    def counting(bound, start, stop, seed):
-        drawn.append(stop - start)
-        return real(bound, start, stop, seed)
+    def counting(m, k, n, seed, start=0):
+        drawn.append(n)
+        return real(m, k, n, seed, start)
 
-    monkeypatch.setattr(estimate, "draws", counting)
+    monkeypatch.setattr(estimate, "sample_digits", counting)
     p = problem(free=("L1.W", "L1.b"), fmt="e4m3fn")
     with pytest.raises(FpadError, match=r"sample estimate of 100,000,000 points"):
         engine.count(p, sample=10**8, max_seconds=1, store=False, progress=False)
@@ -29,10 +30,10 @@ def test_huge_sample_is_refused_before_drawing_it(monkeypatch):
 
 def test_sample_draws_do_not_depend_on_chunking():
     n = estimate.DRAW_BLOCK + 300
-    whole = estimate.sample_indices(253**4, n, 3)
-    parts = [estimate.sample_indices(253**4, 1000, 3, start) for start in range(0, n, 1000)]
-    assert [i for part in parts for i in part][:n] == whole
-    assert estimate.sample_indices(253**4, 5, 3) != estimate.sample_indices(253**4, 5, 4)
+    whole = estimate.sample_digits(253, 4, n, 3)
+    parts = [estimate.sample_digits(253, 4, 1000, 3, start) for start in range(0, n, 1000)]
+    assert (np.concatenate(parts)[:n] == whole).all()
+    assert (estimate.sample_digits(253, 4, 5, 3) != estimate.sample_digits(253, 4, 5, 4)).any()
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def test_refusal_advice_uses_the_sampling_rate(fake_rates):
 def test_refusal_after_auto_does_not_suggest_structured(fake_rates, monkeypatch):
     import fpad.structured
 
-    monkeypatch.setattr(fpad.structured, "structured_count", lambda problem: None)  # none applies
+    monkeypatch.setattr(fpad.structured, "structured_count", lambda problem, *args: None)  # none applies
     p = problem(free=("L1.W", "L1.b"), fmt="bf16")
     with pytest.raises(FpadError) as exc:
         engine.count(p, "auto", max_seconds=2, store=False, progress=False)

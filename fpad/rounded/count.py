@@ -28,11 +28,10 @@ import itertools
 import time
 from dataclasses import dataclass
 from fractions import Fraction
+from types import SimpleNamespace
 
-from fpad import interrupt, oracle
-from fpad.ad import backward
+from fpad import interrupt, ops, oracle
 from fpad.errors import FpadError
-from fpad.graph import ACT, MAX
 from fpad.rounded.arith import EXACT, Arith
 from fpad.rounded.forward import Pass, forward
 
@@ -52,14 +51,13 @@ def _live_nodes(problem):
     """The program's kinked ACT and multi-argument MAX nodes that P depends on, as (index, node)."""
     prog = problem.program
     live = set(prog.ancestors([prog.output]))
-    return [(i, n) for i, n in enumerate(prog.nodes) if i in live and
-            ((n.op == ACT and n.act.n_kinks) or (n.op == MAX and len(n.args) > 1))]
+    return [(i, n) for i, n in enumerate(prog.nodes) if i in live and (ops.is_kinked_act(n) or ops.is_tie_node(n))]
 
 
 def _pattern(nodes, p: Pass) -> tuple:
     out = []
     for _, n in nodes:
-        if n.op == ACT:
+        if ops.is_kinked_act(n):
             z = p.pre[n.tag]
             out.append((n.act.piece(z), n.act.kink_index(z) >= 0))
         else:
@@ -69,7 +67,7 @@ def _pattern(nodes, p: Pass) -> tuple:
 
 def _touched(nodes, p: Pass) -> bool:
     for _, n in nodes:
-        if n.op == ACT:
+        if ops.is_kinked_act(n):
             if n.act.kink_index(p.pre[n.tag]) >= 0:
                 return True
         else:
@@ -79,13 +77,25 @@ def _touched(nodes, p: Pass) -> bool:
     return False
 
 
+class RoundedBranches(ops.Rules):
+    """AD's rules with the branch decisions of a rounded pass: at each activation the proxy if
+    the *rounded* pre-activation is on a kink, else the slope of its piece; each max routed to the
+    rounded pass's first maximiser. The chain-rule factors stay exact (the caller's values)."""
+
+    def __init__(self, proxy, p: Pass):
+        self.proxy, self.p = proxy, p
+
+    def act_slope(self, i, node, x, dx=None):
+        return self.proxy.derivative(node.act, self.p.pre[node.tag])
+
+    def max_winner(self, i, node, values, dots=None):
+        return self.p.winner(node.tag)
+
+
 def ad_on_branches(problem, values, p: Pass) -> tuple[Fraction, ...]:
     """AD's gradient (w.r.t. ``problem.wrt``) with the branch decisions of pass ``p`` and exact
     chain-rule factors (``values``: the exact node values of the program)."""
-    proxy = problem.proxy
-    _, grad = backward(problem.program, values,
-                       lambda i, node, x: proxy.derivative(node.act, p.pre[node.tag]),
-                       lambda i, node: p.winner(node.tag))
+    _, grad = ops.backward(problem.program, values, RoundedBranches(problem.proxy, p))
     return tuple(grad.get(k, Fraction(0)) for k in problem.wrt)
 
 
@@ -114,8 +124,8 @@ def count_rounded(problem, arith: Arith, *, sample: int | None = None, seed: int
     the format's values in [-r, r] (``M`` itself otherwise; the restriction is recorded): uniform
     draws from all of M put most points beyond any trained network's scale, where the rounded pass
     simply overflows."""
-    from fpad.estimate import clopper_pearson, sample_interval, sample_indices
-    from fpad.results import CountResult
+    from fpad.estimate import clopper_pearson, sample_digits, sample_interval
+    from fpad.results import count_result
     from fpad.sweeps import exact_str
 
     if arith.exact:
@@ -145,13 +155,8 @@ def count_rounded(problem, arith: Arith, *, sample: int | None = None, seed: int
     if sample is None:
         points = itertools.product(vals, repeat=k)
     else:
-        def digits(idx):
-            out = []
-            for _ in range(k):
-                idx, d = divmod(idx, m)
-                out.append(vals[d])
-            return out[::-1]  # first free parameter most significant, as the engine enumerates
-        points = (digits(i) for i in sample_indices(n_points, n, seed))
+        # the engine's sampling by coordinates: each parameter an independent uniform digit
+        points = ([vals[d] for d in row] for row in sample_digits(m, k, n, seed).tolist())
     c = dict(touched=0, ndf=0, inc=0, clarke_ok=0, **{key: 0 for key in ROUNDED_KEYS})
     for j, pt in enumerate(points):
         if j % 256 == 0:
@@ -178,7 +183,7 @@ def count_rounded(problem, arith: Arith, *, sample: int | None = None, seed: int
         finite = n - c["nonfinite"]
         rounded["ci"] = {key: list(clopper_pearson(c[key], finite, level)) for key in ROUNDED_KEYS[:3]}
         extra.update(grid_points=exact_str(n_points), seed=seed, sample=n)
-    return CountResult(format=problem.fmt.name, M=m, free=problem.free_names, points=n, touched=c["touched"],
-                       ndf=c["ndf"], inc=c["inc"], clarke_ok=c["clarke_ok"], kinks_total=problem.kinks_total,
-                       method="exhaustive" if sample is None else "sample", elapsed_s=time.perf_counter() - t0,
-                       ci=ci, extra=extra)
+    res = count_result(problem, SimpleNamespace(points=n, **c), "exhaustive" if sample is None else "sample",
+                       elapsed_s=time.perf_counter() - t0, ci=ci, extra=extra)
+    res.M = m  # the values each parameter ranged over (fewer than the format's with value_range)
+    return res
