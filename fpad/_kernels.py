@@ -261,21 +261,15 @@ def _kink_status(t, val, err, op, aptr, aidx, actid, kptr, kinks, kerr):
 
 
 @njit(inline="always")
-def _kink_test(t, kn_ex, kn_node, val, err, op, aptr, aidx, actid, kptr, kinks, kerr):
-    """(status, kink index) of kink node ``kn_node[t]``: the kernels' one kink test. When its
-    input and kinks are proven exact floats (``kn_ex``), float equality IS the exact test; else
-    the error-bounded rule of :func:`_kink_status`. Inlined into the callers by numba (a call per
-    block or point would cost more than the test)."""
-    n = kn_node[t]
-    if kn_ex[t]:
-        x = val[aidx[aptr[n]]]
-        aid = actid[n]
-        ki = -1
-        for i in range(kptr[aid + 1] - kptr[aid]):
-            if x == kinks[kptr[aid] + i]:
-                ki = i
-        return (ST_KINK if ki >= 0 else ST_OFF), ki
-    return _kink_status(n, val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
+def _exact_kink(x, aid, kptr, kinks):
+    """The kink test of a kink node whose input and kinks are proven exact floats (``kn_ex``):
+    float equality IS the exact test. Index of the kink equal to x, or -1. Inlined by numba into
+    the block-level and per-point loops (a call there costs more than the test)."""
+    ki = -1
+    for i in range(kptr[aid + 1] - kptr[aid]):
+        if x == kinks[kptr[aid] + i]:
+            ki = i
+    return ki
 
 
 @njit(cache=True)
@@ -557,7 +551,11 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
             # block-level kink nodes (not depending on the inner parameter)
             for t in range(nK):
                 if not kn_inner[t]:
-                    st, ki = _kink_test(t, kn_ex, kn_node, val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
+                    if kn_ex[t]:
+                        ki = _exact_kink(val[aidx[aptr[kn_node[t]]]], actid[kn_node[t]], kptr, kinks)
+                        st = ST_KINK if ki >= 0 else ST_OFF
+                    else:
+                        st, ki = _kink_status(kn_node[t], val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
                     kst[t] = st
                     kix[t] = ki
         kb = 0
@@ -736,7 +734,11 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
             und = und_b
             for q in range(nik):
                 t = ik_kn[q]
-                st, ki = _kink_test(t, kn_ex, kn_node, val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
+                if kn_ex[t]:
+                    ki = _exact_kink(val[aidx[aptr[kn_node[t]]]], actid[kn_node[t]], kptr, kinks)
+                    st = ST_KINK if ki >= 0 else ST_OFF
+                else:
+                    st, ki = _kink_status(kn_node[t], val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
                 kix[t] = ki
                 if st == ST_UNDECIDED or st == ST_TIE:
                     und = True

@@ -4,10 +4,12 @@ Public API (the orchestration in :mod:`fpad.engine` builds on it):
 
 * :func:`compile_problem` -> :class:`Compiled` (picklable): the program flattened to arrays, the
   value table of M, the exactness analysis, the per-level recomputation lists.
-* :func:`count_range` (flat indices ``start..stop-1``), :func:`classify_indices` (arbitrary flat
-  indices, e.g. a sample) -> :class:`ChunkCounts` (exact Python ints, mergeable, JSON round trip).
+* :func:`count_range` (flat indices ``start..stop-1``), :func:`classify_points` (points given by
+  their coordinates, digit rows: samples of grids with any number of free parameters),
+  :func:`classify_indices` (arbitrary flat indices) -> :class:`ChunkCounts` (exact Python ints,
+  mergeable, JSON round trip).
 * :func:`count_exhaustive` -> :class:`fpad.results.CountResult` for a whole (small) grid in one
-  process; :func:`count_exhaustive_reference`: the slow twin, :func:`fpad.oracle.classify` on
+  process (:func:`fpad.engine.count` in one chunk); :func:`count_exhaustive_reference`: the slow twin, :func:`fpad.oracle.classify` on
   every point; :func:`point_codes`: per-point verdicts (tests, diagnostics).
 * :func:`naive_float64_touched`: plain float64 evaluation, NOT exact, for the benchmark's
   "how many points does naive float64 get wrong" comparison only.
@@ -156,12 +158,14 @@ def _sum(forms):
 class Compiled:
     """A problem flattened for the kernels (picklable; the memo is per process and not shipped).
 
-    ``P``: node arrays (op, aptr, aidx, acoef, acoef_err, cst, cst_err, pslot, actid, isconst,
-    exact, val0, err0) over the live nodes (ancestors of the output, topological order, output
-    last); constant arguments of LIN and MUL are folded into exact coefficients. ``A``:
-    activation tables (kptr, kinks, kink_err, sptr, slopes, slope_err, icpt, icpt_err, kclarke).
-    ``S``: recomputation structure (lvl_pos, lvl_nodes, pt_nodes, inner_edge, kn_node, kn_inner,
-    kn_inv, for the inner kink nodes ik_kn, ik_in, ik_c, fast, and kn_ex: see count_kernel).
+    ``P`` (:class:`fpad._kernels.Nodes`): node arrays (op, aptr, aidx, acoef, acoef_err, cst,
+    cst_err, pslot, actid, isconst, exact, val0, err0) over the live nodes (ancestors of the
+    output, topological order, output last); constant arguments of LIN and MUL are folded into
+    exact coefficients. ``A`` (:class:`fpad._kernels.Acts`): activation tables (kptr, kinks,
+    kink_err, sptr, slopes, slope_err, icpt, icpt_err, kclarke). ``S``
+    (:class:`fpad._kernels.Sweep`): recomputation structure (lvl_pos, lvl_nodes, pt_nodes,
+    inner_edge, kn_node, kn_inner, kn_inv, for the inner kink nodes ik_kn, ik_in, ik_c, fast, and
+    kn_ex: see count_kernel). All three are named tuples the kernels read by field.
     ``exact[n]``: the static analysis proved node n exact in float64 at every point.
     """
 
