@@ -39,7 +39,7 @@ from fpad import __version__, interrupt
 from fpad.errors import FpadError
 from fpad import estimate
 from fpad.estimate import digit_stride, line_bases, line_interval, sample_interval
-from fpad.results import CountResult, count_result
+from fpad.results import CountResult, count_result, scientific
 from fpad.store import ProgressStore, run_key
 
 # Test hook: after committing this many chunks, the process exits at once (os._exit, no
@@ -429,15 +429,9 @@ def _check_budget(problem, compiled, plan, remaining, max_seconds, requested, wo
 
 
 def _big(n: int) -> str:
-    """A positive count for a one-line message: exact with separators below 10^40; beyond (where
-    the digits stop meaning anything to a reader, and Python refuses to print 4300 of them) as
-    a mantissa and an exponent, computed in integers."""
-    if n < 10**40:
-        return f"{n:,}"
-    e = int((n.bit_length() - 1) * 0.30102999566398120)  # floor(log10 n), or one below
-    while 10 ** (e + 1) <= n:
-        e += 1
-    return f"about {n // 10 ** (e - 3) / 1000:.3f}e{e}"
+    """A positive count for a one-line message: exact with separators below 10^40, beyond (where
+    the digits stop meaning anything to a reader) as a mantissa and an exponent."""
+    return f"{n:,}" if n < 10**40 else f"about {scientific(n, 4)}"
 
 
 def _duration(s: float) -> str:

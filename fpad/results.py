@@ -14,6 +14,17 @@ from fractions import Fraction
 METHODS = ("exhaustive", "structured", "sample", "line")
 
 
+def scientific(n: int, sig: int) -> str:
+    """A positive integer as a mantissa of ``sig`` significant digits (truncated) and a decimal
+    exponent, computed in integers: grids of 253^3073 points have more digits than Python will
+    turn into a string by default, and more than a reader wants."""
+    e = int((n.bit_length() - 1) * 0.30102999566398120)  # floor(log10 n), or one below
+    while 10 ** (e + 1) <= n:
+        e += 1
+    m = str(n // 10 ** (e - sig + 1)) if e >= sig - 1 else str(n * 10 ** (sig - 1 - e))
+    return f"{m[0]}.{m[1:]}e{e}"
+
+
 @dataclass
 class CountResult:
     format: str

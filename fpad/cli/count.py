@@ -20,6 +20,7 @@ from fractions import Fraction
 from fpad.engine import DASK_TIMEOUT_S, DEFAULT_MAX_SECONDS, check_dask_timeout, count
 from fpad.errors import FpadError
 from fpad.network import split_names
+from fpad.results import scientific
 from fpad.rounded.arith import parse_arith
 from fpad.rounded.count import ROUNDED_KEYS, count_rounded
 from fpad.sweeps import long_ints
@@ -133,11 +134,7 @@ def _pct(x) -> str:
 def _int(n: int, width: int = 22) -> str:
     """An exact count for a person: with thousands separators, or, past 20 digits, as a
     mantissa and exponent (the exact integer is in --json)."""
-    if n < 10**20:
-        return f"{n:>{width},}"
-    with long_ints():
-        digits = str(n)
-    return f"{digits[0]}.{digits[1:5]}e{len(digits) - 1}".rjust(width)
+    return f"{n:>{width},}" if n < 10**20 else scientific(n, 5).rjust(width)
 
 
 def _frac(q) -> str:

@@ -127,9 +127,8 @@ def handler(args) -> int:
         a = rounded_sweep(widths=widths, samples=args.samples, seed=args.seed, **kw)
         spec = ANALYSES["rounded"]
     elif k == "audit":
-        from fpad.rounded.sweep import audit_sweep, check_torch
+        from fpad.rounded.sweep import audit_sweep
 
-        check_torch()
         a = audit_sweep(**kw)
         spec = ANALYSES["audit"]
     else:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 
-from fpad.errors import FpadError
 from fpad.formats import get_format
 from fpad.network import NetworkSpec
 from fpad.rounded.arith import parse_arith
@@ -87,6 +86,7 @@ def audit_sweep(formats=("e4m3fn",), quick: bool = False, progress=None) -> Anal
 
     from fpad.audit import core, torch_audit
 
+    torch_audit._torch()  # without PyTorch: one line naming the install, before any work
     t0 = time.perf_counter()
     formats = ("e2m1",) if quick and formats == ("e4m3fn",) else formats
     adapters = [torch_audit]
@@ -115,10 +115,3 @@ def audit_sweep(formats=("e4m3fn",), quick: bool = False, progress=None) -> Anal
                                                                  ' (JAX not installed: pip install "fpad[jax]")'),
     ]
     return _done(a, t0, progress)
-
-
-def check_torch() -> None:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise FpadError('the audit needs PyTorch: pip install "fpad[train]"') from None
