@@ -239,51 +239,142 @@ class Compiled:
 
 def compile_problem(problem, semantics=ops.EXACT) -> Compiled:
     """Flatten ``problem`` (a :class:`fpad.network.Problem`) for the kernels; see :class:`Compiled`.
-    The kernels implement the ``exact`` arithmetic semantics (:mod:`fpad.ops`) only."""
+    The kernels implement the ``exact`` arithmetic semantics (:mod:`fpad.ops`) only.
+
+    Stages: the activation tables (:func:`_act_tables`), the folded node arrays
+    (:func:`_fold_nodes`), the static exactness analysis (:func:`_forms`), the kink nodes, the
+    recomputation lists (:func:`_recompute_lists`), the invariance of the K = 1 data
+    (:func:`_k1_invariant`), the affine inner structure (:func:`_affine_inner`) and the memo key
+    (:func:`_memo_key`)."""
+    _check_compilable(problem, semantics)
+    prog = problem.program
+    nodes = prog.nodes
+    free = list(problem.free)
+    k = len(free)
+    table = np.ascontiguousarray(problem.fmt.values(), dtype=np.float64)
+    inner = 1 << (k - 1)
+    order = prog.ancestors([prog.output])  # live nodes: ancestors of the output (the oracle ignores the rest)
+
+    acts, A = _act_tables(problem, [nodes[old] for old in order])
+    f = _fold_nodes(problem, order, {p: j for j, p in enumerate(free)}, {a: i for i, a in enumerate(acts)})
+    exact = _forms(f, acts, table)
+
+    # constant touched nodes (touched at every point)
+    cvals = {old: f.exactval[i] for i, old in enumerate(order) if f.isconst[i]}
+    const_touched = [old for old in cvals if ops.OPS[nodes[old].op].touched(nodes[old], cvals)]
+
+    # varying kink nodes: kinked activations, MAX nodes of two or more varying arguments
+    kn = [i for i in range(f.N) if not f.isconst[i] and (
+        (f.op[i] == ACT and acts[f.actid[i]].n_kinks > 0) or (f.op[i] == MAX and f.aptr[i + 1] - f.aptr[i] > 1))]
+    lvl_pos, lvl_nodes, pt_nodes, inner_edge = _recompute_lists(f, kn, inner)
+    kn_inner = np.array([bool(f.dep[i] & inner) for i in kn], dtype=np.bool_)
+    ik_kn, ik_in, ik_c, fast = _affine_inner(f, kn, kn_inner, pt_nodes, inner_edge, A)
+    kn_ex = [f.op[i] == ACT and exact[f.args(i)[0]] and not A.kink_err[A.kptr[f.actid[i]]:A.kptr[f.actid[i] + 1]].any()
+             for i in kn]
+    key_kind, key_node = _memo_key(f, set(kn))
+
+    P = K.Nodes(f.op, f.aptr, f.aidx, f.acoef, f.acoef_err, f.cst, f.cst_err, f.pslot, f.actid, f.isconst, exact,
+                f.val0, f.err0)
+    S = K.Sweep(np.array(lvl_pos, np.int64), np.array(lvl_nodes, np.int64), np.array(pt_nodes, np.int64),
+                inner_edge, np.array(kn, np.int64), kn_inner, _k1_invariant(f, kn, inner),
+                np.array(ik_kn, np.int64), np.array(ik_in, np.int64), np.array(ik_c, np.float64),
+                np.array([fast], np.bool_), np.array(kn_ex, np.bool_))
+    return Compiled(problem=problem, k=k, m=int(table.shape[0]), table=table, n_points=int(table.shape[0])**k,
+                    P=P, A=A, S=S, key_kind=np.array(key_kind, np.int64), key_node=np.array(key_node, np.int64),
+                    node_ids=order, kn_tags=[nodes[order[i]].tag for i in kn], const_touched=const_touched,
+                    const_tags=[nodes[old].tag for old in const_touched])
+
+
+def _check_compilable(problem, semantics) -> None:
     if ops.get_semantics(semantics) is not ops.EXACT:
         raise FpadError(f"the compiled kernels implement exact arithmetic only, not {semantics!r}")
     if getattr(problem, "wrt_all", False):
         raise FpadError("the compiled kernels differentiate w.r.t. the free parameters only; "
                         "drop wrt_all, or classify single points with fpad.oracle (fpad check)")
-    prog = problem.program
-    nodes = prog.nodes
-    free = list(problem.free)
-    k = len(free)
-    if k == 0:
+    if not problem.free:
         raise FpadError("no free parameters: nothing to enumerate; list some in [params].free")
-    slot = {p: j for j, p in enumerate(free)}
-    table = np.ascontiguousarray(problem.fmt.values(), dtype=np.float64)
-    m = int(table.shape[0])
-    inner = 1 << (k - 1)
 
-    # live nodes: ancestors of the output (the oracle ignores the rest)
-    order = prog.ancestors([prog.output])
-    new = {old: i for i, old in enumerate(order)}
-    N = len(order)
 
-    # activation tables
+def _act_tables(problem, live) -> tuple[list, K.Acts]:
+    """The distinct activations of the live nodes and their kernel tables (kinks, pieces, and
+    whether the proxy at each kink lies in the Clarke interval)."""
     acts: list = []
-    act_index = {}
-    for old in order:
-        nd = nodes[old]
-        if nd.op == ACT and nd.act not in act_index:
-            act_index[nd.act] = len(acts)
+    for nd in live:
+        if nd.op == ACT and nd.act not in acts:
             acts.append(nd.act)
     kptr, sptr = [0], [0]
-    kinks, kerr, slopes, serr, icpt, ierr, kclarke = [], [], [], [], [], [], []
+    cols: tuple[list, ...] = ([], [], [], [], [], [])  # kinks, kink_err, slopes, slope_err, icpt, icpt_err
+    kclarke = []
     for act in acts:
-        for dest, arr in zip((kinks, kerr, slopes, serr, icpt, ierr), act.kernel_arrays()):
+        for dest, arr in zip(cols, act.kernel_arrays()):
             dest.extend(arr.tolist())
         kclarke += [problem.proxy.in_clarke(act, i) for i in range(act.n_kinks)]
-        kptr.append(len(kinks))
-        sptr.append(len(slopes))
+        kptr.append(len(cols[0]))
+        sptr.append(len(cols[2]))
+    kinks, kerr, slopes, serr, icpt, ierr = (np.array(c, np.float64) for c in cols)
+    return acts, K.Acts(np.array(kptr, np.int64), kinks, kerr, np.array(sptr, np.int64), slopes, serr, icpt, ierr,
+                        np.array(kclarke, np.bool_))
 
-    # node arrays, one topological pass: constant arguments of LIN/MUL are folded into exact
-    # coefficients, zero coefficients dropped; a node is constant (dep == 0) when no free
-    # parameter reaches it through the folded edges, and then gets its exact value
+
+@dataclass
+class _Folded:
+    """The live nodes after folding constants (compiled index i = position in ``order``).
+
+    ``dep[i]``: bitmask of the free parameters reaching node i through the folded edges (0:
+    constant, with exact value ``exactval[i]``); edges aptr/aidx with exact coefficients
+    ``acoef_q`` (float64 value and error bound in acoef/acoef_err); ``cst_q``: a LIN node's exact
+    constant term."""
+
+    op: np.ndarray
+    aptr: np.ndarray
+    aidx: np.ndarray
+    acoef_q: list
+    cst_q: list
+    pslot: np.ndarray
+    actid: np.ndarray
+    dep: list
+    exactval: list
+    val0: np.ndarray
+    err0: np.ndarray
+
+    @property
+    def N(self) -> int:
+        return len(self.dep)
+
+    @property
+    def isconst(self) -> np.ndarray:
+        return np.array([d == 0 for d in self.dep], dtype=np.bool_)
+
+    def args(self, i):
+        return self.aidx[self.aptr[i]:self.aptr[i + 1]]
+
+    @property
+    def acoef(self) -> np.ndarray:
+        return np.array([float_with_error(c)[0] for c in self.acoef_q], dtype=np.float64)
+
+    @property
+    def acoef_err(self) -> np.ndarray:
+        return np.array([float_with_error(c)[1] for c in self.acoef_q], dtype=np.float64)
+
+    @property
+    def cst(self) -> np.ndarray:
+        return np.array([float_with_error(c)[0] for c in self.cst_q], dtype=np.float64)
+
+    @property
+    def cst_err(self) -> np.ndarray:
+        return np.array([float_with_error(c)[1] for c in self.cst_q], dtype=np.float64)
+
+
+def _fold_nodes(problem, order, slot, act_index) -> _Folded:
+    """Node arrays in one topological pass: constant arguments of LIN/MUL are folded into exact
+    coefficients, zero coefficients dropped, varying LIN arguments flattened into their own terms
+    (so every LIN combines PARAM/MUL/ACT/MAX nodes directly: the affine inner path needs this); a
+    node no free parameter reaches gets its exact value."""
+    nodes = problem.program.nodes
+    new = {old: i for i, old in enumerate(order)}
+    N = len(order)
     op = np.zeros(N, np.int64)
-    aptr = [0]
-    aidx, acoef_q = [], []
+    aptr, aidx, acoef_q = [0], [], []
     cst_q = [Fraction(0)] * N
     pslot = np.full(N, -1, np.int64)
     actid = np.full(N, -1, np.int64)
@@ -313,8 +404,6 @@ def compile_problem(problem, semantics=ops.EXACT) -> Compiled:
                 a, b = args
                 terms, c = ([(exactval[b], a)], Fraction(0)) if dep[a] else ([(exactval[a], b)], Fraction(0))
                 o = LIN
-            # flatten: a varying LIN argument is replaced by its own (already flat) terms, so every
-            # LIN combines PARAM/MUL/ACT/MAX nodes directly (the affine inner path needs this)
             acc: dict = {}
             for cf, j in terms:
                 if not dep[j]:
@@ -348,139 +437,112 @@ def compile_problem(problem, semantics=ops.EXACT) -> Compiled:
             val0[i], err0[i] = float_with_error(exactval[i])
         op[i] = o if dep[i] else CONST
         aptr.append(len(aidx))
-    isconst = np.array([d == 0 for d in dep], dtype=np.bool_)
-    cst = np.zeros(N)
-    cst_err = np.zeros(N)
-    for i in range(N):
-        cst[i], cst_err[i] = float_with_error(cst_q[i])
-    acoef = np.array([float_with_error(c)[0] for c in acoef_q], dtype=np.float64)
-    acoef_err = np.array([float_with_error(c)[1] for c in acoef_q], dtype=np.float64)
-    aptr = np.array(aptr, np.int64)
-    aidx = np.array(aidx, np.int64)
+    return _Folded(op, np.array(aptr, np.int64), np.array(aidx, np.int64), acoef_q, cst_q, pslot, actid, dep,
+                   exactval, val0, err0)
 
-    exact = _forms(N, op, aptr, aidx, acoef_q, cst_q, isconst, err0, exactval, actid, acts, table)
 
-    # constant touched nodes (touched at every point)
-    cvals = {old: exactval[i] for i, old in enumerate(order) if isconst[i]}
-    const_touched = [old for old in cvals if ops.OPS[nodes[old].op].touched(nodes[old], cvals)]
-    const_tags = [nodes[old].tag for old in const_touched]
-
-    # varying kink nodes
-    kn = [i for i in range(N) if not isconst[i] and (
-        (op[i] == ACT and acts[actid[i]].n_kinks > 0) or (op[i] == MAX and aptr[i + 1] - aptr[i] > 1))]
-    kn_tags = [nodes[order[i]].tag for i in kn]
-
-    def args_of(i):
-        return aidx[aptr[i]:aptr[i + 1]]
-
-    # needed: varying ancestors of kink inputs (only these are recomputed per block / point)
-    needed = np.zeros(N, np.bool_)
-    stack = [int(a) for i in kn for a in args_of(i) if not isconst[a]]
+def _recompute_lists(f: _Folded, kn, inner):
+    """What count_kernel recomputes: the varying ancestors of kink inputs (the *needed* nodes),
+    split into prefix nodes (not depending on the inner parameter), each with the highest prefix
+    position it depends on -- when the prefix changes first at position L exactly the nodes with
+    lvl_pos >= L are recomputed (one list, not one per level: k lists of ~N nodes each would be
+    quadratic for thousands of free parameters) -- and per-point nodes; plus which edges come
+    from the inner parameter."""
+    needed = np.zeros(f.N, np.bool_)
+    stack = [int(a) for i in kn for a in f.args(i) if f.dep[a]]
     while stack:
         n = stack.pop()
         if not needed[n]:
             needed[n] = True
-            stack.extend(int(a) for a in args_of(n) if not isconst[a])
-    # the prefix nodes (needed, not depending on the inner parameter), with the highest prefix
-    # position each depends on: when the prefix changes first at position L, exactly the nodes
-    # with lvl_pos >= L are recomputed (one list, not one per level: k lists of ~N nodes each
-    # would be quadratic for thousands of free parameters)
-    lvl_nodes = [i for i in range(N) if needed[i] and not dep[i] & inner and dep[i]]
-    lvl_pos = [dep[i].bit_length() - 1 for i in lvl_nodes]
-    pt_nodes = [i for i in range(N) if needed[i] and dep[i] & inner]
-    inner_edge = np.array([bool(dep[a] & inner) for a in aidx], dtype=np.bool_)
+            stack.extend(int(a) for a in f.args(n) if f.dep[a])
+    lvl_nodes = [i for i in range(f.N) if needed[i] and not f.dep[i] & inner and f.dep[i]]
+    lvl_pos = [f.dep[i].bit_length() - 1 for i in lvl_nodes]
+    pt_nodes = [i for i in range(f.N) if needed[i] and f.dep[i] & inner]
+    inner_edge = np.array([bool(f.dep[a] & inner) for a in f.aidx], dtype=np.bool_)
+    return lvl_pos, lvl_nodes, pt_nodes, inner_edge
 
-    # a kink node's dependence is its input's (ACT) or the union of its arguments' (MAX)
-    kn_inner = np.array([bool(dep[i] & inner) for i in kn], dtype=np.bool_)
 
-    # invariance of the K = 1 derivative data (a, sigma) under the inner parameter: no node on
-    # the sweeps has a local partial that depends on it (MUL partner, ACT piece, MAX winner)
+def _k1_invariant(f: _Folded, kn, inner) -> np.ndarray:
+    """Per kink node: its K = 1 derivative data (a, sigma) cannot change with the inner parameter,
+    because no node on its sweeps has a local partial that depends on it (MUL partner, ACT piece,
+    MAX winner); then the K = 1 verdict is cached per block."""
     def pd(i):
-        if op[i] == MUL:
-            a, b = args_of(i)
-            return bool(dep[a] & inner or dep[b] & inner)
-        if op[i] in (ACT, MAX):
-            return bool(dep[i] & inner)
+        if f.op[i] == MUL:
+            a, b = f.args(i)
+            return bool(f.dep[a] & inner or f.dep[b] & inner)
+        if f.op[i] in (ACT, MAX):
+            return bool(f.dep[i] & inner)
         return False
 
-    anc_pd = [False] * N
-    for i in range(N):
-        if not isconst[i]:
-            anc_pd[i] = pd(i) or any(anc_pd[a] for a in args_of(i) if not isconst[a])
-    desc_pd = [False] * N
-    for i in range(N - 1, -1, -1):
-        for a in args_of(i):
+    anc_pd = [False] * f.N
+    for i in range(f.N):
+        if f.dep[i]:
+            anc_pd[i] = pd(i) or any(anc_pd[a] for a in f.args(i) if f.dep[a])
+    desc_pd = [False] * f.N
+    for i in range(f.N - 1, -1, -1):
+        for a in f.args(i):
             if pd(i) or desc_pd[i]:
                 desc_pd[a] = True
-    kn_inv = np.array([not anc_pd[args_of(i)[0]] and not desc_pd[i] if op[i] == ACT else False for i in kn],
-                      dtype=np.bool_)
+    return np.array([not anc_pd[f.args(i)[0]] and not desc_pd[i] if f.op[i] == ACT else False for i in kn],
+                    dtype=np.bool_)
 
-    # memo key entries
-    key_kind, key_node, seen = [], [], set()
-    kn_set = set(kn)
-    for i in range(N):
-        if isconst[i]:
-            continue
-        if i in kn_set:
-            ent = (0 if op[i] == ACT else 1, i)
-            if ent not in seen:
-                seen.add(ent)
-                key_kind.append(ent[0])
-                key_node.append(i)
-        if op[i] == MUL:
-            for a in args_of(i):
-                ent = (2, int(a))
-                if ent not in seen:
-                    seen.add(ent)
-                    key_kind.append(2)
-                    key_node.append(int(a))
 
-    # the affine inner structure (fpad._kernels.count_kernel): every per-point node is an inner
-    # PARAM or a LIN whose inner terms are inner PARAMs, every inner kink node an ACT whose input
-    # is one of them, with an exact non-zero total coefficient c of the inner parameter
+def _affine_inner(f: _Folded, kn, kn_inner, pt_nodes, inner_edge, A: K.Acts):
+    """The affine inner structure (:func:`fpad._kernels.count_kernel`): every per-point node is an
+    inner PARAM or a LIN whose inner terms are inner PARAMs, every inner kink node an ACT whose
+    input is one of them, with an exact non-zero total coefficient c of the inner parameter.
+    Returns the inner kink nodes, their input LIN node (-1: the parameter itself), c, and whether
+    the structure holds."""
     ik_kn = [t for t in range(len(kn)) if kn_inner[t]]
     ik_in, ik_c = [], []
     fast = True
     for n in pt_nodes:
-        if op[n] == LIN:
-            fast &= all(op[a] == PARAM for a, inn in zip(args_of(n), inner_edge[aptr[n]:aptr[n + 1]]) if inn)
-        elif op[n] != PARAM:
+        if f.op[n] == LIN:
+            fast &= all(f.op[a] == PARAM for a, inn in zip(f.args(n), inner_edge[f.aptr[n]:f.aptr[n + 1]]) if inn)
+        elif f.op[n] != PARAM:
             fast = False
     for t in ik_kn:
         i = kn[t]
-        x = int(args_of(i)[0])
-        if op[i] != ACT or op[x] not in (PARAM, LIN):
+        x = int(f.args(i)[0])
+        if f.op[i] != ACT or f.op[x] not in (PARAM, LIN):
             fast = False
             ik_in.append(-1)
             ik_c.append(0.0)
             continue
-        if op[x] == PARAM:
+        if f.op[x] == PARAM:
             c = Fraction(1)
         else:
-            c = sum((acoef_q[e] for e in range(aptr[x], aptr[x + 1]) if inner_edge[e]), Fraction(0))
+            c = sum((f.acoef_q[e] for e in range(f.aptr[x], f.aptr[x + 1]) if inner_edge[e]), Fraction(0))
         cf, ce = float_with_error(c)
         fast &= c != 0 and ce == 0
-        ik_in.append(-1 if op[x] == PARAM else x)
+        ik_in.append(-1 if f.op[x] == PARAM else x)
         ik_c.append(cf)
-
-    P = K.Nodes(op, aptr, aidx, acoef, acoef_err, cst, cst_err, pslot, actid, isconst, exact, val0, err0)
-    A = K.Acts(np.array(kptr, np.int64), np.array(kinks, np.float64), np.array(kerr, np.float64),
-         np.array(sptr, np.int64), np.array(slopes, np.float64), np.array(serr, np.float64),
-         np.array(icpt, np.float64), np.array(ierr, np.float64), np.array(kclarke, np.bool_))
-    S = K.Sweep(np.array(lvl_pos, np.int64), np.array(lvl_nodes, np.int64), np.array(pt_nodes, np.int64),
-         inner_edge, np.array(kn, np.int64), kn_inner, kn_inv, np.array(ik_kn, np.int64),
-         np.array(ik_in, np.int64), np.array(ik_c, np.float64), np.array([fast], np.bool_),
-         np.array([op[i] == ACT and exact[args_of(i)[0]] and not any(kerr[kptr[actid[i]]:kptr[actid[i] + 1]])
-                   for i in kn], np.bool_))
-    return Compiled(problem=problem, k=k, m=m, table=table, n_points=m**k, P=P, A=A, S=S,
-                    key_kind=np.array(key_kind, np.int64), key_node=np.array(key_node, np.int64),
-                    node_ids=order, kn_tags=kn_tags, const_touched=const_touched,
-                    const_tags=const_tags)
+    return ik_kn, ik_in, ik_c, fast
 
 
-def _forms(N, op, aptr, aidx, acoef_q, cst_q, isconst, err0, exactval, actid, acts, table) -> np.ndarray:
+def _memo_key(f: _Folded, kn_set):
+    """The oracle memo key's entries (module docstring): the state of each varying kink node
+    (kind 0: ACT, 1: MAX) and the value of each varying MUL argument (kind 2)."""
+    key_kind, key_node, seen = [], [], set()
+    for i in range(f.N):
+        if not f.dep[i]:
+            continue
+        ents = [(0 if f.op[i] == ACT else 1, i)] if i in kn_set else []
+        if f.op[i] == MUL:
+            ents += [(2, int(a)) for a in f.args(i)]
+        for ent in ents:
+            if ent not in seen:
+                seen.add(ent)
+                key_kind.append(ent[0])
+                key_node.append(ent[1])
+    return key_kind, key_node
+
+
+def _forms(f: "_Folded", acts, table) -> np.ndarray:
     """The static exactness analysis (module docstring): exact[n] iff every float64 operation
     of node n, in any summation order, is exact at every grid point."""
+    N, op, aptr, aidx, acoef_q, cst_q, actid = f.N, f.op, f.aptr, f.aidx, f.acoef_q, f.cst_q, f.actid
+    isconst, err0, exactval = f.isconst, f.err0, f.exactval
     tform = (0, 0, 0)
     for v in table:
         tform = _union(tform, _form(Fraction(float(v))))
@@ -494,7 +556,7 @@ def _forms(N, op, aptr, aidx, acoef_q, cst_q, isconst, err0, exactval, actid, ac
             continue
         args = aidx[aptr[i]:aptr[i + 1]]
         if o == PARAM:
-            f = tform
+            fm = tform
         elif o == LIN:
             terms = []
             for e in range(aptr[i], aptr[i + 1]):
@@ -502,22 +564,22 @@ def _forms(N, op, aptr, aidx, acoef_q, cst_q, isconst, err0, exactval, actid, ac
                 fa = forms[args[e - aptr[i]]]
                 terms.append(fa if abs(c) == 1 else _prod(_form(c), fa))
             terms.append(_form(cst_q[i]))
-            f = _sum(terms)
+            fm = _sum(terms)
         elif o == MUL:
-            f = _prod(forms[args[0]], forms[args[1]])
+            fm = _prod(forms[args[0]], forms[args[1]])
         elif o == ACT:
             act = acts[actid[i]]
             # kinks must be floats too: the kernels pick the piece by float comparisons
             fx = forms[args[0]] if all(float_with_error(k)[1] == 0 for k in act.kinks) else None
-            f = (0, 0, 0)
+            fm = (0, 0, 0)
             for s, c in zip(act.slopes, act.intercepts):
                 t = fx if abs(s) == 1 else _prod(_form(s), fx)
-                f = _union(f, _sum([t, _form(c)]))
+                fm = _union(fm, _sum([t, _form(c)]))
         else:  # MAX: the value is one of the arguments
-            f = (0, 0, 0)
+            fm = (0, 0, 0)
             for a in args:
-                f = _union(f, forms[a])
-        forms[i] = f if _fits(f) else None
+                fm = _union(fm, forms[a])
+        forms[i] = fm if _fits(fm) else None
         exact[i] = forms[i] is not None
     return exact
 
