@@ -244,6 +244,17 @@ def _eval_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, 
 
 
 @njit(cache=True)
+def _store_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr, kinks, kerr, sptr,
+             slopes, serr, icpt, ierr):
+    """:func:`_eval_x` written into val[n], err[n]; returns the node's state."""
+    v, e, s = _eval_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr, kinks, kerr,
+                      sptr, slopes, serr, icpt, ierr)
+    val[n] = v
+    err[n] = e
+    return s
+
+
+@njit(cache=True)
 def _kink_status(t, val, err, op, aptr, aidx, actid, kptr, kinks, kerr):
     """(status, kink index) of kink node t from its inputs' values (explicit arrays, no tuples:
     this runs per block and per point)."""
@@ -271,7 +282,6 @@ def _exact_kink(x, aid, kptr, kinks):
             ki = i
     return ki
 
-
 @njit(cache=True)
 def _full_eval(digits, table, fv, fe, pst, P, A):
     """Every live node's (val, err) at the point with the given digits; pst[n]: ACT piece / MAX
@@ -290,11 +300,8 @@ def _full_eval(digits, table, fv, fe, pst, P, A):
             fe[n] = 0.0
             pst[n] = 0
         else:
-            v, e, s = _eval_x(n, fv, fe, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr, kinks, kerr,
+            pst[n] = _store_x(n, fv, fe, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr, kinks, kerr,
                               sptr, slopes, serr, icpt, ierr)
-            fv[n] = v
-            fe[n] = e
-            pst[n] = s
 
 
 @njit(cache=True)
@@ -528,10 +535,8 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
                     val[n] = s
                     err[n] = 0.0
                 else:
-                    v, e, s = _eval_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr,
-                                      kinks, kerr, sptr, slopes, serr, icpt, ierr)
-                    val[n] = v
-                    err[n] = e
+                    _store_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr, kinks, kerr,
+                             sptr, slopes, serr, icpt, ierr)
             # per-block bases of the per-point LIN nodes (terms not depending on the inner
             # parameter); any summation order is exact for exact nodes (window analysis)
             for q in range(pt_nodes.shape[0]):
@@ -725,15 +730,15 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
                     val[n] = slopes[sptr[aid] + piece] * x + icpt[sptr[aid] + piece]
                     err[n] = 0.0
                 else:
-                    v, e, s_ = _eval_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr,
-                                       kinks, kerr, sptr, slopes, serr, icpt, ierr)
-                    val[n] = v
-                    err[n] = e
+                    _store_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr, kinks, kerr,
+                             sptr, slopes, serr, icpt, ierr)
             K = kb
             tt = tb
             und = und_b
             for q in range(nik):
                 t = ik_kn[q]
+                # the kink test is written out here and at the block level: an inlined helper
+                # returning (state, index) measured 25-35% slower on B4 (2.4e6 vs 3.3e6 points/s)
                 if kn_ex[t]:
                     ki = _exact_kink(val[aidx[aptr[kn_node[t]]]], actid[kn_node[t]], kptr, kinks)
                     st = ST_KINK if ki >= 0 else ST_OFF

@@ -348,7 +348,13 @@ class NetworkSpec:
         except FpadError as exc:
             raise FpadError(f"{self.source}: {place}.activation: {exc}") from None
 
-    def _bias(self, layer: Layer, entry: dict, units: int, place: str) -> None:
+    def _params(self, layer: Layer, entry: dict, wshape: tuple, place: str) -> None:
+        """The layer's weights (constants given as ``weights``, else parameters L<l>.W) and bias."""
+        if "weights" in entry:
+            layer.const_weight = _as_array(entry["weights"], wshape, f"{self.source}: {place}.weights")
+        else:
+            layer.weight = Tensor(layer.index, "W", wshape)
+        units = wshape[0]
         b = entry.get("bias", True)
         if b is True:
             layer.bias = "param"
@@ -365,6 +371,13 @@ class NetworkSpec:
                 f"use true (parameters L{layer.index}.b[i]), false, \"shared\" (one parameter) or a list of {units} constants",
             )
 
+    def _spatial_dims(self, kind: str, in_shape: tuple, place: str, fix: str) -> int:
+        """1 or 2 (the kind's spatial dimensions), after checking the input is [C, L] or [C, H, W]."""
+        dims = 1 if kind.endswith("1d") else 2
+        if len(in_shape) != dims + 1:
+            raise self._err(place, f"{kind} needs a {'[C, L]' if dims == 1 else '[C, H, W]'} input, got shape {list(in_shape)}", fix)
+        return dims
+
     def _parse_layer(self, l: int, kind: str, entry: dict, shapes: list, place: str) -> Layer:
         in_shape = shapes[-1]
         raw = {"kind": kind}
@@ -372,19 +385,10 @@ class NetworkSpec:
             width = self._int(entry.get("width"), f"{place}.width")
             n_in = int(np.prod(in_shape))
             layer = Layer(l, kind, in_shape, (width,), activation=self._activation(entry, place))
-            if "weights" in entry:
-                layer.const_weight = _as_array(entry["weights"], (width, n_in), f"{self.source}: {place}.weights")
-            else:
-                layer.weight = Tensor(l, "W", (width, n_in))
-            self._bias(layer, entry, width, place)
+            self._params(layer, entry, (width, n_in), place)
             raw.update(width=width)
         elif kind in ("conv1d", "conv2d"):
-            dims = 1 if kind == "conv1d" else 2
-            if len(in_shape) != dims + 1:
-                raise self._err(
-                    place, f"{kind} needs a {'[C, L]' if dims == 1 else '[C, H, W]'} input, got shape {list(in_shape)}",
-                    "set input_shape at the top level (a dense layer's output is flat)",
-                )
+            dims = self._spatial_dims(kind, in_shape, place, "set input_shape at the top level (a dense layer's output is flat)")
             channels = self._int(entry.get("channels"), f"{place}.channels")
             kernel = self._ints(entry.get("kernel"), dims, f"{place}.kernel")
             stride = self._ints(entry.get("stride", 1), dims, f"{place}.stride")
@@ -396,20 +400,10 @@ class NetworkSpec:
                 l, kind, in_shape, (channels, *spatial), activation=self._activation(entry, place),
                 kernel=kernel, stride=stride, padding=padding,
             )
-            wshape = (channels, in_shape[0], *kernel)
-            if "weights" in entry:
-                layer.const_weight = _as_array(entry["weights"], wshape, f"{self.source}: {place}.weights")
-            else:
-                layer.weight = Tensor(l, "W", wshape)
-            self._bias(layer, entry, channels, place)
+            self._params(layer, entry, (channels, in_shape[0], *kernel), place)
             raw.update(channels=channels, kernel=list(kernel), stride=list(stride), padding=list(padding))
         elif kind in ("maxpool1d", "maxpool2d"):
-            dims = 1 if kind == "maxpool1d" else 2
-            if len(in_shape) != dims + 1:
-                raise self._err(
-                    place, f"{kind} needs a {'[C, L]' if dims == 1 else '[C, H, W]'} input, got shape {list(in_shape)}",
-                    "set input_shape at the top level or pool after a conv layer",
-                )
+            dims = self._spatial_dims(kind, in_shape, place, "set input_shape at the top level or pool after a conv layer")
             window = self._ints(entry.get("window"), dims, f"{place}.window")
             stride = self._ints(entry.get("stride", list(window)), dims, f"{place}.stride")
             if any(w > n for w, n in zip(window, in_shape[1:])):
