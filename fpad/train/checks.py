@@ -160,11 +160,11 @@ class _Geometry:
             beta = bn.info["bias"] is not None and trace.trainable.get(bn.info["bias"], False)
             g = bn.info["gamma"]
             if g is not None:
-                self.scale_nonzero = g != 0
+                self.scale_nonzero = (g != 0).numpy()
             btrain = beta or (btrain and not self.bn_train)  # the conv bias cancels in batch statistics
         self.bias_dir = btrain
         if self.kind == "conv2d":
-            self.k = tuple(trace.param_values[self.info["weight"]].shape[2:])
+            self.k = tuple(trace.params[self.info["weight"]].shape[2:])
         self._zero = None
 
     @property
