@@ -48,6 +48,7 @@ import torch
 from fpad import exact
 from fpad.errors import FpadError
 from fpad.train.rank import column_rank
+from fpad.train.trace import OpTable
 
 
 # -- blocks ------------------------------------------------------------------------------------------
@@ -75,35 +76,67 @@ def _ancestors(trace, i: int) -> set[int]:
     return seen
 
 
-def _owner(trace, i: int, sign: int = 1):
+_NO_OWNER = (-1, -1, 1)
+
+
+def _owner(trace, i: int, sign: int = 1, bn: int = -1):
     """(owner node, bn node, sign) for a pre-activation node: the pre-activation is sign * (the
     owner's output, through the optional batch norm) + terms not depending on the owner.
-    (-1, -1, 1) if it has no parameters of its own."""
-    bn = -1
-    while i >= 0:
-        n = trace.nodes[i]
-        if n.op in ("linear", "conv2d"):
-            return i, bn, sign
-        if n.op == "batch_norm" and bn < 0:
-            bn = i
-            i = n.parents[0]
+    (-1, -1, 1) if it has no parameters of its own. ``bn``: the batch norm already passed."""
+    if i < 0:
+        return _NO_OWNER
+    n = trace.nodes[i]
+    return _OWNER_STEP[n.op](trace, n, sign, bn)
+
+
+def _owner_add(trace, n, sign, bn):
+    """A sum: the owner of a +-1 summand that the other summands do not depend on."""
+    for p, c in zip(n.parents, n.coef):
+        if p < 0 or c not in (1, -1):
             continue
-        if n.op == "add":
-            for p, c in zip(n.parents, n.coef):
-                if p < 0 or c not in (1, -1):
-                    continue
-                own, b, sg = _owner(trace, p, sign * int(c))
-                others = [q for q in n.parents if q != p and q >= 0]
-                if own >= 0 and all(own not in _ancestors(trace, q) for q in others):
-                    return own, (bn if bn >= 0 else b), sg
-            return -1, -1, 1
-        return -1, -1, 1
-    return -1, -1, 1
+        own, b, sg = _owner(trace, p, sign * int(c))
+        others = [q for q in n.parents if q != p and q >= 0]
+        if own >= 0 and all(own not in _ancestors(trace, q) for q in others):
+            return own, (bn if bn >= 0 else b), sg
+    return _NO_OWNER
+
+
+# how the owner search steps through each op: a layer with weights owns; one batch norm is passed
+# through; a sum is searched summand by summand; anything else ends the search without an owner
+_OWNER_STEP = OpTable("the block owner search", {
+    **dict.fromkeys(("linear", "conv2d"), lambda trace, n, sign, bn: (n.id, bn, sign)),
+    "batch_norm": lambda trace, n, sign, bn: _owner(trace, n.parents[0], sign, n.id) if bn < 0 else _NO_OWNER,
+    "add": _owner_add,
+    **dict.fromkeys(("input", "act", "pool", "reshape"), lambda trace, n, sign, bn: _NO_OWNER),
+})
+
+
+def _attach_act(trace, n, block, act_of):
+    own, bn, sg = _owner(trace, n.parents[0])
+    blk = block(own, bn)
+    blk.acts.append(n.id)
+    blk.signs[n.id] = sg
+    act_of[n.id] = (own, bn, sg)
+
+
+def _attach_pool(trace, n, block, act_of):
+    src = n.parents[0]
+    own, bn, sg = act_of[src] if src in act_of else _owner(trace, src)
+    blk = block(own, bn)
+    blk.pools.append((n.id, src if src in act_of else -1))
+    blk.signs[n.id] = sg
+
+
+# which ops a block collects: its activation calls and its max-pools
+_ATTACH = OpTable("the block assignment", {
+    "act": _attach_act, "pool": _attach_pool,
+    **dict.fromkeys(("input", "linear", "conv2d", "batch_norm", "add", "reshape"), lambda *_: None),
+})
 
 
 def blocks_of(trace) -> list[Block]:
     by_owner: dict[int, Block] = {}
-    act_of_node = {}
+    act_of: dict[int, tuple] = {}  # act node id -> its (owner, bn, sign)
 
     def block(owner, bn) -> Block:
         if owner not in by_owner:
@@ -115,18 +148,7 @@ def blocks_of(trace) -> list[Block]:
         return by_owner[owner]
 
     for n in trace.nodes:
-        if n.op == "act":
-            own, bn, sg = _owner(trace, n.parents[0])
-            blk = block(own, bn)
-            blk.acts.append(n.id)
-            blk.signs[n.id] = sg
-            act_of_node[n.id] = (own, bn, sg)
-        elif n.op == "pool":
-            src = n.parents[0]
-            own, bn, sg = act_of_node[src] if src in act_of_node else _owner(trace, src)
-            blk = block(own, bn)
-            blk.pools.append((n.id, src if src in act_of_node else -1))
-            blk.signs[n.id] = sg
+        _ATTACH[n.op](trace, n, block, act_of)
     return list(by_owner.values())
 
 
@@ -252,32 +274,43 @@ def zero_derivative(trace, i: int) -> np.ndarray:
         return np.ones((), dtype=bool)
     n = trace.nodes[i]
     if "zero" not in n.info:
-        n.info["zero"] = _zero_derivative(trace, n)
+        n.info["zero"] = _ZERO_DERIVATIVE[n.op](trace, n)
     return n.info["zero"]
 
 
-def _zero_derivative(trace, n) -> np.ndarray:
+def _zero_act(trace, n) -> np.ndarray:
+    return (ad_factor(n.info["act"], n.pre()) == 0) | zero_derivative(trace, n.parents[0])
+
+
+def _zero_pool(trace, n) -> np.ndarray:
     shape = n.tensor.shape
-    if n.op == "input":
-        return np.ones(shape, dtype=bool)
-    if n.op == "act":
-        y = n.pre()
-        d = ad_factor(n.info["act"], y)
-        return (d == 0) | zero_derivative(trace, n.parents[0])
-    if n.op == "pool":
-        src = zero_derivative(trace, n.parents[0])
-        B, C = shape[0], shape[1]
-        flat = np.broadcast_to(src, trace.nodes[n.parents[0]].tensor.shape).reshape(B, C, -1)
-        idx = n.info["indices"].reshape(B, C, -1)
-        return np.take_along_axis(flat, idx, axis=2).reshape(shape)
-    if n.op == "reshape":
-        return np.broadcast_to(zero_derivative(trace, n.parents[0]), trace.nodes[n.parents[0]].tensor.shape).reshape(shape)
-    if n.op == "add":
-        m = np.ones(shape, dtype=bool)
-        for p in n.parents:
-            m = m & np.broadcast_to(zero_derivative(trace, p), shape)
-        return m
-    return np.zeros(shape, dtype=bool)
+    src = zero_derivative(trace, n.parents[0])
+    B, C = shape[0], shape[1]
+    flat = np.broadcast_to(src, trace.nodes[n.parents[0]].tensor.shape).reshape(B, C, -1)
+    idx = n.info["indices"].reshape(B, C, -1)
+    return np.take_along_axis(flat, idx, axis=2).reshape(shape)
+
+
+def _zero_reshape(trace, n) -> np.ndarray:
+    p = n.parents[0]
+    return np.broadcast_to(zero_derivative(trace, p), trace.nodes[p].tensor.shape).reshape(n.tensor.shape)
+
+
+def _zero_add(trace, n) -> np.ndarray:
+    m = np.ones(n.tensor.shape, dtype=bool)
+    for p in n.parents:
+        m = m & np.broadcast_to(zero_derivative(trace, p), n.tensor.shape)
+    return m
+
+
+# which entries of an op's output have AD derivative exactly 0 w.r.t. every parameter: all of the
+# input's; an activation's where AD's factor is 0 or its input's is; pools, reshapes and sums pass
+# their inputs' facts through; a layer with parameters of its own: none (claimed)
+_ZERO_DERIVATIVE = OpTable("the zero-derivative rule", {
+    "input": lambda trace, n: np.ones(n.tensor.shape, dtype=bool),
+    "act": _zero_act, "pool": _zero_pool, "reshape": _zero_reshape, "add": _zero_add,
+    **dict.fromkeys(("linear", "conv2d", "batch_norm"), lambda trace, n: np.zeros(n.tensor.shape, dtype=bool)),
+})
 
 
 def ad_factor(act, y: np.ndarray) -> np.ndarray:

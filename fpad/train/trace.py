@@ -37,9 +37,40 @@ _IGNORED = {"dim", "size", "numel", "__get__", "__len__", "is_floating_point", "
             "detach", "cpu", "eq", "ne", "ge", "gt", "le", "lt", "all", "any", "isfinite"}
 
 
+# The kinds of traced node (``Node.op``). Code that treats ops differently does so through an
+# :class:`OpTable` (one per purpose: the block owner search, the block assignment and the
+# zero-derivative rule in :mod:`fpad.train.checks`, the lowering in :mod:`fpad.train.lower`),
+# never an if/elif chain.
+OPS = {
+    "input": "the model's input: node 0, and no other node (Capture._pre records it first)",
+    "linear": "F.linear with the model's weight w_l (and bias): a block's parameters",
+    "conv2d": "F.conv2d with the model's weight w_l (and bias): a block's parameters",
+    "batch_norm": "F.batch_norm (its gamma, beta; training mode or not)",
+    "act": "a piecewise-linear activation call (info: the activation, its pre-activation)",
+    "pool": "max_pool2d (info: kernel, stride, padding, AD's routed indices)",
+    "add": "a sum of traced values times the coefficients ``coef`` (add, sub, neg)",
+    "reshape": "the parent's values in another shape (flatten, view, ..., widening casts)",
+}
+
+
+class OpTable(dict):
+    """Op name -> its rule for one purpose. It must give a rule for every op in :data:`OPS`
+    (checked when the table is built); looking up any other op raises FpadError naming it."""
+
+    def __init__(self, purpose: str, rules: dict):
+        super().__init__(rules)
+        self.purpose = purpose
+        if set(rules) != set(OPS):
+            raise RuntimeError(f"fpad.train: the {purpose} table covers {sorted(rules)}, "
+                               f"not the traced ops {sorted(OPS)}")
+
+    def __missing__(self, op):
+        raise FpadError(f"fpad.train: {self.purpose}: unknown traced op {op!r} (known: {', '.join(OPS)})")
+
+
 @dataclass
 class Node:
-    """One traced value: ``op`` in input/linear/conv2d/batch_norm/act/pool/add/reshape.
+    """One traced value: ``op`` one of :data:`OPS`.
 
     ``parents`` are node ids (-1 for an untraced constant); ``coef`` the coefficient of each
     parent in an ``add`` (sub gives -1); ``info`` what the op needs (parameter names, geometry,
@@ -79,6 +110,12 @@ class Trace:
 
     def node(self, i: int) -> Node:
         return self.nodes[i]
+
+    @staticmethod
+    def is_input(i: int) -> bool:
+        """Is node i the model's input? (It is always node 0, the only "input" node: the capture
+        records it in the model's forward pre-hook before anything else, restarting the graph.)"""
+        return i == 0
 
     @property
     def param_values(self) -> dict[str, np.ndarray]:
