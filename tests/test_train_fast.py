@@ -162,3 +162,34 @@ def test_hand_built_ties_harmless_and_not():
     rep = _same(cap.trace)
     assert list(rep["pools"].values()) == [{"max_ops": 1, "tied_windows": 1, "s_minus_t": 1, "undecided": 0}]
     assert rep["certified"] and rep["layers"]["0.weight"]["cones"] == 1
+
+
+def test_fast_equals_slow_on_pools_without_a_layer():
+    # a max-pool whose input no linear/conv2d produces (the network input; a reshaped activation)
+    # belongs to the "<no parameters>" block, which has no channel facts: the fast form used to
+    # index them and fail. Both forms count the tie (factor 1 on each side) and do not certify.
+    m = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1, 1), nn.ReLU())
+    with torch.no_grad(), Capture(m) as cap:
+        m(torch.tensor([[[[1.0, 1.0], [0.0, 0.5]]]]))
+    rep = _same(cap.trace)
+    assert rep["pools"] == {"<no parameters>:pool#1": {"max_ops": 1, "tied_windows": 1, "s_minus_t": 1, "undecided": 0}}
+    assert rep["certified"] is False
+
+    m = _PoolOfReshape()
+    with torch.no_grad(), Capture(m) as cap:
+        m(torch.tensor([[0.5, 1.0, 1.0]]))  # windows (pad, 0.5) and (1, 1): one tie
+    rep = _same(cap.trace)
+    assert rep["pools"] == {"<no parameters>:pool#4": {"max_ops": 2, "tied_windows": 1, "s_minus_t": 1, "undecided": 0}}
+    assert rep["certified"] is False
+
+
+class _PoolOfReshape(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3, bias=False)
+        with torch.no_grad():
+            self.lin.weight.copy_(torch.eye(3))
+
+    def forward(self, x):
+        y = nn.functional.relu(self.lin(x)).reshape(-1, 1, 1, 3)
+        return nn.functional.max_pool2d(y, (1, 2), padding=(0, 1)).flatten(1)

@@ -571,15 +571,16 @@ def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
     De = ad_factor(act, ye) * sign if act else np.full(ye.shape, float(sign))
     Ds = ad_factor(act, ys) * sign if act else np.full(ys.shape, float(sign))
     rest = ~((De == 0) & (Ds == 0))  # both AD derivatives vanish: harmless (T_j)
-    same = rest & (De == Ds) & (ye == ys) & geo.scale_nonzero[cc]
+    # equal rows in layer l: conv blocks only (a pool with no layer of its own, e.g. on the
+    # input, has no channel facts to index; the slow twin never asks there either)
+    same = (rest & (De == Ds) & (ye == ys) & geo.scale_nonzero[cc] if geo.kind == "conv2d"
+            else np.zeros_like(rest))
     harmless = np.zeros_like(same)
-    if geo.kind == "conv2d" and np.any(same):
+    if np.any(same):
         k = np.nonzero(same)[0]
         same[k] = geo.patches_equal(bb[k], he[k], we[k], hs[k], ws[k])
         k = k[same[k]]
         harmless[k] = geo.patches_zero_derivative(bb[k], he[k], we[k]) & geo.patches_zero_derivative(bb[k], hs[k], ws[k])
-    else:
-        same[:] = False
     undecided = same & ~harmless
     real = rest & ~same
     st["undecided"] = int(undecided.sum())
