@@ -193,6 +193,32 @@ def test_unknown_function_is_named():
         ft.check(m, torch.zeros(1, 2))
 
 
+def test_op_tables_cover_every_op_and_name_an_unknown_one():
+    from fpad.train import checks, lower
+    from fpad.train.trace import OPS, Capture, OpTable
+
+    for table in (checks._OWNER_STEP, checks._ATTACH, checks._ZERO_DERIVATIVE, lower._LOWER):
+        assert set(table) == set(OPS)
+    with pytest.raises(RuntimeError, match="the lowering table covers"):
+        OpTable("the lowering", {"input": None})
+    m = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    with torch.no_grad(), Capture(m) as cap:
+        m(torch.zeros(2, 2))
+    tr = cap.trace
+    # the input is node 0 and no other node (what Trace.is_input relies on)
+    assert [n.op for n in tr.nodes] == ["input", "linear", "act"]
+    assert [i for i in range(len(tr.nodes)) if tr.is_input(i)] == [0]
+    tr.nodes[1].op = "gelu"  # a node kind the checks have no rule for
+    with pytest.raises(FpadError, match=r"the block assignment: unknown traced op 'gelu'"):
+        checks.blocks_of(tr)
+    with pytest.raises(FpadError, match=r"the block owner search: unknown traced op 'gelu'"):
+        checks._owner(tr, 1)
+    with pytest.raises(FpadError, match=r"the zero-derivative rule: unknown traced op 'gelu'"):
+        checks.zero_derivative(tr, 1)
+    with pytest.raises(FpadError, match=r"lowering to a network description: unknown traced op 'gelu'"):
+        lower.lowering(tr, LinearLoss([1.0, 1.0]))
+
+
 def test_squared_error_lowering():
     m = nn.Sequential(_set(nn.Linear(1, 1), [[1.0]], [-1.0]), nn.ReLU())
     x, t = torch.tensor([[1.0], [2.0]]), torch.tensor([[0.5], [0.0]])

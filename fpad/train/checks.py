@@ -48,6 +48,7 @@ import torch
 from fpad import exact
 from fpad.errors import FpadError
 from fpad.train.rank import column_rank
+from fpad.train.trace import OpTable
 
 
 # -- blocks ------------------------------------------------------------------------------------------
@@ -75,35 +76,67 @@ def _ancestors(trace, i: int) -> set[int]:
     return seen
 
 
-def _owner(trace, i: int, sign: int = 1):
+_NO_OWNER = (-1, -1, 1)
+
+
+def _owner(trace, i: int, sign: int = 1, bn: int = -1):
     """(owner node, bn node, sign) for a pre-activation node: the pre-activation is sign * (the
     owner's output, through the optional batch norm) + terms not depending on the owner.
-    (-1, -1, 1) if it has no parameters of its own."""
-    bn = -1
-    while i >= 0:
-        n = trace.nodes[i]
-        if n.op in ("linear", "conv2d"):
-            return i, bn, sign
-        if n.op == "batch_norm" and bn < 0:
-            bn = i
-            i = n.parents[0]
+    (-1, -1, 1) if it has no parameters of its own. ``bn``: the batch norm already passed."""
+    if i < 0:
+        return _NO_OWNER
+    n = trace.nodes[i]
+    return _OWNER_STEP[n.op](trace, n, sign, bn)
+
+
+def _owner_add(trace, n, sign, bn):
+    """A sum: the owner of a +-1 summand that the other summands do not depend on."""
+    for p, c in zip(n.parents, n.coef):
+        if p < 0 or c not in (1, -1):
             continue
-        if n.op == "add":
-            for p, c in zip(n.parents, n.coef):
-                if p < 0 or c not in (1, -1):
-                    continue
-                own, b, sg = _owner(trace, p, sign * int(c))
-                others = [q for q in n.parents if q != p and q >= 0]
-                if own >= 0 and all(own not in _ancestors(trace, q) for q in others):
-                    return own, (bn if bn >= 0 else b), sg
-            return -1, -1, 1
-        return -1, -1, 1
-    return -1, -1, 1
+        own, b, sg = _owner(trace, p, sign * int(c))
+        others = [q for q in n.parents if q != p and q >= 0]
+        if own >= 0 and all(own not in _ancestors(trace, q) for q in others):
+            return own, (bn if bn >= 0 else b), sg
+    return _NO_OWNER
+
+
+# how the owner search steps through each op: a layer with weights owns; one batch norm is passed
+# through; a sum is searched summand by summand; anything else ends the search without an owner
+_OWNER_STEP = OpTable("the block owner search", {
+    **dict.fromkeys(("linear", "conv2d"), lambda trace, n, sign, bn: (n.id, bn, sign)),
+    "batch_norm": lambda trace, n, sign, bn: _owner(trace, n.parents[0], sign, n.id) if bn < 0 else _NO_OWNER,
+    "add": _owner_add,
+    **dict.fromkeys(("input", "act", "pool", "reshape"), lambda trace, n, sign, bn: _NO_OWNER),
+})
+
+
+def _attach_act(trace, n, block, act_of):
+    own, bn, sg = _owner(trace, n.parents[0])
+    blk = block(own, bn)
+    blk.acts.append(n.id)
+    blk.signs[n.id] = sg
+    act_of[n.id] = (own, bn, sg)
+
+
+def _attach_pool(trace, n, block, act_of):
+    src = n.parents[0]
+    own, bn, sg = act_of[src] if src in act_of else _owner(trace, src)
+    blk = block(own, bn)
+    blk.pools.append((n.id, src if src in act_of else -1))
+    blk.signs[n.id] = sg
+
+
+# which ops a block collects: its activation calls and its max-pools
+_ATTACH = OpTable("the block assignment", {
+    "act": _attach_act, "pool": _attach_pool,
+    **dict.fromkeys(("input", "linear", "conv2d", "batch_norm", "add", "reshape"), lambda *_: None),
+})
 
 
 def blocks_of(trace) -> list[Block]:
     by_owner: dict[int, Block] = {}
-    act_of_node = {}
+    act_of: dict[int, tuple] = {}  # act node id -> its (owner, bn, sign)
 
     def block(owner, bn) -> Block:
         if owner not in by_owner:
@@ -115,18 +148,7 @@ def blocks_of(trace) -> list[Block]:
         return by_owner[owner]
 
     for n in trace.nodes:
-        if n.op == "act":
-            own, bn, sg = _owner(trace, n.parents[0])
-            blk = block(own, bn)
-            blk.acts.append(n.id)
-            blk.signs[n.id] = sg
-            act_of_node[n.id] = (own, bn, sg)
-        elif n.op == "pool":
-            src = n.parents[0]
-            own, bn, sg = act_of_node[src] if src in act_of_node else _owner(trace, src)
-            blk = block(own, bn)
-            blk.pools.append((n.id, src if src in act_of_node else -1))
-            blk.signs[n.id] = sg
+        _ATTACH[n.op](trace, n, block, act_of)
     return list(by_owner.values())
 
 
@@ -160,12 +182,11 @@ class _Geometry:
             beta = bn.info["bias"] is not None and trace.trainable.get(bn.info["bias"], False)
             g = bn.info["gamma"]
             if g is not None:
-                self.scale_nonzero = g != 0
+                self.scale_nonzero = (g != 0).numpy()
             btrain = beta or (btrain and not self.bn_train)  # the conv bias cancels in batch statistics
         self.bias_dir = btrain
         if self.kind == "conv2d":
-            self.k = tuple(trace.param_values[self.info["weight"]].shape[2:])
-        self._zero = None
+            self.k = tuple(trace.params[self.info["weight"]].shape[2:])
 
     @property
     def z(self) -> np.ndarray | None:
@@ -173,41 +194,44 @@ class _Geometry:
 
     @property
     def zpad(self) -> np.ndarray:
+        """Conv blocks: the layer input, zero-padded (float32 or float64: the dtype's exact values)."""
         if getattr(self, "_zpad", None) is None:
             ph, pw = self.info["padding"]
-            self._zpad = np.pad(self.z, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+            self._zpad = np.pad(_array(self.trace.nodes[self.zsrc].tensor), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
         return self._zpad
 
-    def all_patches(self) -> np.ndarray:
-        """Conv blocks: every output position's patch, shape (B, H_out, W_out, C_in * kh * kw)."""
-        if getattr(self, "_patches", None) is None:
-            sh, sw = self.info["stride"]
-            Ho, Wo = self.out_shape[2], self.out_shape[3]
-            v = np.lib.stride_tricks.sliding_window_view(self.zpad, self.k, axis=(2, 3))[:, :, ::sh, ::sw][:, :, :Ho, :Wo]
-            self._patches = v.transpose(0, 2, 3, 1, 4, 5).reshape(v.shape[0], Ho, Wo, -1)
-        return self._patches
+    def _patch_index(self, b, h, w) -> np.ndarray:
+        """Conv blocks: flat indices into ``zpad`` of the patches of output positions (b, h, w),
+        shape (n, C_in * kh * kw)."""
+        _, Cin, Hp, Wp = self.zpad.shape
+        if getattr(self, "_offsets", None) is None:
+            kh, kw = self.k
+            self._offsets = (np.arange(Cin)[:, None, None] * (Hp * Wp) + np.arange(kh)[:, None] * Wp
+                             + np.arange(kw)).reshape(-1)
+        sh, sw = self.info["stride"]
+        return (b * (Cin * Hp * Wp) + h * (sh * Wp) + w * sw)[:, None] + self._offsets
 
-    def patch_ids(self) -> np.ndarray:
-        """Conv blocks: an integer per output position, equal iff the patches are equal (exactly:
-        np.unique sorts the rows and compares values; -0.0 is normalised to 0.0 first)."""
-        if getattr(self, "_ids", None) is None:
-            P = self.all_patches()
-            flat = P.reshape(-1, P.shape[-1]) + 0.0
-            _, inv = np.unique(flat, axis=0, return_inverse=True)
-            self._ids = inv.reshape(P.shape[:3])
-        return self._ids
+    def patches_equal(self, b, h1, w1, h2, w2) -> np.ndarray:
+        """Conv blocks, vectorised over position pairs: are the two patches equal (exact
+        comparison of dyadic floats; -0.0 equals 0.0, as for the exact rows)?"""
+        z = self.zpad.reshape(-1)
+        return (z[self._patch_index(b, h1, w1)] == z[self._patch_index(b, h2, w2)]).all(axis=1)
 
-    def all_patches_zero_derivative(self) -> np.ndarray:
-        """Conv blocks: per output position, every patch entry has AD derivative 0 (B, H_out, W_out)."""
-        if getattr(self, "_pzero", None) is None:
+    def _zero_pad(self) -> np.ndarray:
+        """AD-derivative-zero mask of the layer input, padded with True (padding is constant)."""
+        if getattr(self, "_zp", None) is None:
             z = np.broadcast_to(zero_derivative(self.trace, self.zsrc), self.z.shape)
             ph, pw = self.info["padding"]
-            zp = np.pad(z, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=True)
-            sh, sw = self.info["stride"]
-            Ho, Wo = self.out_shape[2], self.out_shape[3]
-            v = np.lib.stride_tricks.sliding_window_view(zp, self.k, axis=(2, 3))[:, :, ::sh, ::sw][:, :, :Ho, :Wo]
-            self._pzero = v.all(axis=(1, 4, 5))
-        return self._pzero
+            self._zp = np.pad(z, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=True)
+            self._zp_all = bool(self._zp.all())
+        return self._zp
+
+    def patches_zero_derivative(self, b, h, w) -> np.ndarray:
+        """Conv blocks, vectorised over positions: every patch entry has AD derivative 0."""
+        zp = self._zero_pad()
+        if self._zp_all:  # e.g. the input layer
+            return np.ones(len(b), dtype=bool)
+        return zp.reshape(-1)[self._patch_index(b, h, w)].all(axis=1)
 
     @property
     def n_coords(self) -> int:
@@ -226,15 +250,11 @@ class _Geometry:
 
     def patch_zero_derivative(self, e: tuple) -> bool:
         """Every entry of e's patch has AD derivative 0 w.r.t. earlier parameters (exact tracking)."""
-        if self._zero is None:
-            self._zero = zero_derivative(self.trace, self.zsrc)
         if self.kind == "linear":
-            return bool(self._zero[e[0]].all())
+            return bool(np.broadcast_to(zero_derivative(self.trace, self.zsrc), self.z.shape)[e[0]].all())
         b, _, h, w = e
-        ph, pw = self.info["padding"]
-        zp = np.pad(self._zero, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=True)
         sh, sw = self.info["stride"]
-        return bool(zp[b, :, h * sh:h * sh + self.k[0], w * sw:w * sw + self.k[1]].all())
+        return bool(self._zero_pad()[b, :, h * sh:h * sh + self.k[0], w * sw:w * sw + self.k[1]].all())
 
     def row(self, e: tuple, coef: Fraction) -> list[Fraction]:
         """coef * [patch_e, 1] restricted to the available coordinates (exact)."""
@@ -254,32 +274,43 @@ def zero_derivative(trace, i: int) -> np.ndarray:
         return np.ones((), dtype=bool)
     n = trace.nodes[i]
     if "zero" not in n.info:
-        n.info["zero"] = _zero_derivative(trace, n)
+        n.info["zero"] = _ZERO_DERIVATIVE[n.op](trace, n)
     return n.info["zero"]
 
 
-def _zero_derivative(trace, n) -> np.ndarray:
+def _zero_act(trace, n) -> np.ndarray:
+    return (ad_factor(n.info["act"], n.pre()) == 0) | zero_derivative(trace, n.parents[0])
+
+
+def _zero_pool(trace, n) -> np.ndarray:
     shape = n.tensor.shape
-    if n.op == "input":
-        return np.ones(shape, dtype=bool)
-    if n.op == "act":
-        y = n.pre()
-        d = ad_factor(n.info["act"], y)
-        return (d == 0) | zero_derivative(trace, n.parents[0])
-    if n.op == "pool":
-        src = zero_derivative(trace, n.parents[0])
-        B, C = shape[0], shape[1]
-        flat = np.broadcast_to(src, trace.nodes[n.parents[0]].tensor.shape).reshape(B, C, -1)
-        idx = n.info["indices"].reshape(B, C, -1)
-        return np.take_along_axis(flat, idx, axis=2).reshape(shape)
-    if n.op == "reshape":
-        return np.broadcast_to(zero_derivative(trace, n.parents[0]), trace.nodes[n.parents[0]].tensor.shape).reshape(shape)
-    if n.op == "add":
-        m = np.ones(shape, dtype=bool)
-        for p in n.parents:
-            m = m & np.broadcast_to(zero_derivative(trace, p), shape)
-        return m
-    return np.zeros(shape, dtype=bool)
+    src = zero_derivative(trace, n.parents[0])
+    B, C = shape[0], shape[1]
+    flat = np.broadcast_to(src, trace.nodes[n.parents[0]].tensor.shape).reshape(B, C, -1)
+    idx = n.info["indices"].reshape(B, C, -1)
+    return np.take_along_axis(flat, idx, axis=2).reshape(shape)
+
+
+def _zero_reshape(trace, n) -> np.ndarray:
+    p = n.parents[0]
+    return np.broadcast_to(zero_derivative(trace, p), trace.nodes[p].tensor.shape).reshape(n.tensor.shape)
+
+
+def _zero_add(trace, n) -> np.ndarray:
+    m = np.ones(n.tensor.shape, dtype=bool)
+    for p in n.parents:
+        m = m & np.broadcast_to(zero_derivative(trace, p), n.tensor.shape)
+    return m
+
+
+# which entries of an op's output have AD derivative exactly 0 w.r.t. every parameter: all of the
+# input's; an activation's where AD's factor is 0 or its input's is; pools, reshapes and sums pass
+# their inputs' facts through; a layer with parameters of its own: none (claimed)
+_ZERO_DERIVATIVE = OpTable("the zero-derivative rule", {
+    "input": lambda trace, n: np.ones(n.tensor.shape, dtype=bool),
+    "act": _zero_act, "pool": _zero_pool, "reshape": _zero_reshape, "add": _zero_add,
+    **dict.fromkeys(("linear", "conv2d", "batch_norm"), lambda trace, n: np.zeros(n.tensor.shape, dtype=bool)),
+})
 
 
 def ad_factor(act, y: np.ndarray) -> np.ndarray:
@@ -327,17 +358,6 @@ class StepReport:
 
 
 # -- the checks ---------------------------------------------------------------------------------------------
-def _touch_entries(act, y) -> list:
-    """[(kink index, entry tuples)] for entries exactly on a kink: exact comparison of the
-    training-dtype tensor with the kink (kinks are small dyadics, exactly representable)."""
-    out = []
-    for k, kv in enumerate(act.kinks):
-        hit = y == float(kv)
-        idx = hit.nonzero().tolist() if bool(hit.any()) else []
-        out.append((k, [tuple(r) for r in idx]))
-    return out
-
-
 def _pool_ties(trace, pool_id: int):
     """Per tied window: (entries of S_j as (b, c, h, w), AD's routed entry). Also the number of max ops."""
     n = trace.nodes[pool_id]
@@ -362,72 +382,222 @@ def _pool_ties(trace, pool_id: int):
     return out, B * C * Ho * Wo
 
 
+def _channel(per_channel: dict, c: int) -> dict:
+    return per_channel.setdefault(int(c), {"touch": [], "ties": [], "undecided": 0})
+
+
+def _tie_factors(trace, aid, xt):
+    """(activation or None, the tensor whose entries the AD factors are read from) for a pool."""
+    if aid < 0:
+        return None, xt
+    an = trace.nodes[aid]
+    return an.info["act"], an.info["y"]
+
+
+def _classify_ties_slow(trace, geo, blk, pid, aid, per_channel) -> dict:
+    """The straightforward twin of :func:`_classify_ties` (tests compare them): every tied window
+    from a window scan, every pair (i*, i) of it decided one by one in exact rationals, as the
+    module docstring states the rule."""
+    windows, n_ops = _pool_ties(trace, pid)
+    st = {"max_ops": n_ops, "tied_windows": len(windows), "s_minus_t": 0, "undecided": 0}
+    xt = trace.nodes[trace.nodes[pid].parents[0]].tensor
+    act, yt = _tie_factors(trace, aid, xt)
+    y = yt.double().numpy()
+    sign = blk.signs[pid]
+    U = trace.nodes[trace.nodes[blk.bn].parents[0]].value() if geo.bn_train else None
+
+    def factor(q: Fraction) -> Fraction:
+        return (act.ad_derivative(q) if act else Fraction(1)) * sign
+
+    for S, star in windows:
+        ys = Fraction(float(y[star]))
+        ds = factor(ys)
+        for e in S:
+            if e == star:
+                continue
+            ye = Fraction(float(y[e]))
+            de = factor(ye)
+            if de == 0 and ds == 0:
+                continue  # both AD derivatives vanish: harmless (T_j)
+            same = (geo.kind == "conv2d" and de == ds and ye == ys and bool(geo.scale_nonzero[e[1]])
+                    and bool(np.all(geo.patch(e) == geo.patch(star))))
+            st["s_minus_t"] += 1
+            if same and geo.patch_zero_derivative(e) and geo.patch_zero_derivative(star):
+                st["s_minus_t"] -= 1  # equal rows in layer l and no earlier-layer derivative: harmless
+            elif same:
+                st["undecided"] += 1
+                _channel(per_channel, e[1])["undecided"] += 1
+            else:
+                exact_pair = ye == ys and (U is None or U[e] == U[star])
+                _channel(per_channel, e[1])["ties"].append((star, e, ds, de, bool(exact_pair)))
+    return st
+
+
+def _array(t: torch.Tensor) -> np.ndarray:
+    """A tensor's values as a numpy array, exactly (float32/float64 shared, others widened to
+    float32, which holds every bf16 and fp16 value); numpy's elementwise work is cheaper here."""
+    return t.numpy() if t.dtype in (torch.float32, torch.float64) else t.float().numpy()
+
+
+_KINKS: dict = {}
+
+
+def _kinks_in(act, dtype) -> tuple:
+    """The kinks as the training dtype holds them (torch compares a tensor with a Python number
+    in the tensor's dtype), so the fast touch test decides as torch's own comparison does."""
+    key = (act, dtype)
+    if key not in _KINKS:
+        _KINKS[key] = tuple(float(torch.tensor(float(k), dtype=dtype)) for k in act.kinks)
+    return _KINKS[key]
+
+
+def _touch_entries(act, y: torch.Tensor, fast: bool = True) -> list:
+    """[(kink index, entry tuples)] for entries exactly on a kink: exact comparison of the
+    training-dtype tensor with the kink (kinks are small dyadics, exactly representable).
+    ``fast``: the same comparison in numpy (float32 holds the dtype's values and kinks exactly)."""
+    out = []
+    if fast:
+        ya = _array(y)
+        for k, kv in enumerate(_kinks_in(act, y.dtype)):
+            hit = ya == kv
+            out.append((k, [tuple(r) for r in np.argwhere(hit).tolist()] if hit.any() else []))
+        return out
+    for k, kv in enumerate(act.kinks):
+        hit = y == float(kv)
+        idx = hit.nonzero().tolist() if bool(hit.any()) else []
+        out.append((k, [tuple(r) for r in idx]))
+    return out
+
+
+_RUNS: dict = {}
+
+
+def _nonzero_runs(act):
+    """Where AD's factor rho'(y) (slopes between kinks, proxies at them) is non-zero, as maximal
+    intervals ((lo, closed) or None, (hi, closed) or None), None for an infinite end."""
+    if act not in _RUNS:
+        ks = act.kinks
+        # pieces in order: slope region 0, kink 0, region 1, ..., region n: (nonzero, lo, hi)
+        pieces = []
+        for i, sl in enumerate(act.act.slopes):
+            pieces.append((sl != 0, (ks[i - 1], False) if i else None, (ks[i], False) if i < len(ks) else None))
+            if i < len(ks):
+                pieces.append((act.proxies[i] != 0, (ks[i], True), (ks[i], True)))
+        runs, cur = [], None
+        for nz, lo, hi in pieces:
+            if nz:
+                cur = (lo, hi) if cur is None else (cur[0], hi)
+            elif cur is not None:
+                runs.append(cur)
+                cur = None
+        if cur is not None:
+            runs.append(cur)
+        _RUNS[act] = runs
+    return _RUNS[act]
+
+
+def _factor_nonzero(act, y: np.ndarray) -> np.ndarray:
+    """Boolean array: AD's factor rho'(y) != 0, by exact comparisons with the kinks (in float64
+    unless every kink is a float32 value; ``y`` holds exact values of the training dtype)."""
+    if y.dtype != np.float64 and not all(Fraction(float(np.float32(k))) == k for k in act.kinks):
+        y = y.astype(np.float64)
+    out = None
+    for lo, hi in _nonzero_runs(act):
+        m = None
+        if lo is not None:
+            m = y >= float(lo[0]) if lo[1] else y > float(lo[0])
+        if hi is not None:
+            u = y <= float(hi[0]) if hi[1] else y < float(hi[0])
+            m = u if m is None else m & u
+        if m is None:
+            return np.ones(y.shape, dtype=bool)
+        out = m if out is None else out | m
+    return np.zeros(y.shape, dtype=bool) if out is None else out
+
+
+def _window_slices(x: np.ndarray, info: dict, fill, Ho: int, Wo: int) -> list[np.ndarray]:
+    """One strided view (B, C, Ho, Wo) per window position r (row-major over kh x kw): entry r of
+    every pool window of x (B, C, H, W); padding cells ``fill`` (max_pool2d pads with -inf)."""
+    (kh, kw), (sh, sw), (ph, pw) = info["kernel"], info["stride"], info["padding"]
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+    return [x[:, :, r:r + sh * (Ho - 1) + 1:sh, q:q + sw * (Wo - 1) + 1:sw] for r in range(kh) for q in range(kw)]
+
+
 def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
     """Table-2 statistics of one pool and its non-harmless tie rows (into ``per_channel``).
 
-    Vectorised over all tied candidates i in S_j minus AD's winner i*; only the pairs that are
-    neither both-zero-factor nor equal-row ties are turned into exact rows one by one.
+    Whole-array comparisons (exact: the training dtype's values) find the tied windows and,
+    among them, the few holding a tied entry with a non-zero AD factor (AD's winner included:
+    a window where every tied factor vanishes is harmless); only those windows are looked at
+    pair by pair (vectorised), and only the pairs that are neither both-zero-factor nor
+    equal-row ties become exact rows. :func:`_classify_ties_slow` is the straightforward twin.
     """
     n = trace.nodes[pid]
     xt = trace.nodes[n.parents[0]].tensor
     B, C, H, W = xt.shape
-    (kh, kw), (sh, sw), (ph, pw) = n.info["kernel"], n.info["stride"], n.info["padding"]
     Ho, Wo = n.tensor.shape[2], n.tensor.shape[3]
-    # windows in the training dtype (exact comparisons); padding cells are -inf, as in max_pool2d
-    xp = torch.nn.functional.pad(xt, (pw, pw, ph, ph), value=float("-inf")) if ph or pw else xt
-    wins = xp.unfold(2, kh, sh).unfold(3, kw, sw)[:, :, :Ho, :Wo].reshape(B, C, Ho, Wo, kh * kw)
-    eq_t = wins == n.tensor.unsqueeze(-1)
-    tied_t = eq_t.sum(dim=4) >= 2
-    st = {"max_ops": B * C * Ho * Wo, "tied_windows": int(tied_t.sum()), "s_minus_t": 0, "undecided": 0}
+    m = _array(n.tensor)
+    eqs = [v == m for v in _window_slices(_array(xt), n.info, -np.inf, Ho, Wo)]
+    cnt = eqs[0].astype(np.uint8)
+    for e in eqs[1:]:
+        cnt += e
+    tied = cnt >= 2
+    st = {"max_ops": B * C * Ho * Wo, "tied_windows": int(np.count_nonzero(tied)), "s_minus_t": 0, "undecided": 0}
     if not st["tied_windows"]:
         return st
-    tied, eq = tied_t.numpy(), eq_t.numpy()
+    act, yt = _tie_factors(trace, aid, xt)
+    if act is not None:
+        nz = _window_slices(_factor_nonzero(act, _array(yt)), n.info, False, Ho, Wo)
+        live = eqs[0] & nz[0]
+        for e, z in zip(eqs[1:], nz[1:]):
+            live |= e & z
+        tied &= live
+        if not tied.any():
+            return st
+    (kh, kw), (sh, sw), (ph, pw) = n.info["kernel"], n.info["stride"], n.info["padding"]
     b, c, i, j = np.nonzero(tied)
     flat = n.info["indices"][b, c, i, j]
     hs, ws = flat // W, flat % W
-    t, r = np.nonzero(eq[b, c, i, j])  # window t, position r inside it
+    t, r = np.nonzero(np.stack([e[b, c, i, j] for e in eqs], axis=1))  # window t, position r inside it
     he, we = i[t] * sh + r // kw - ph, j[t] * sw + r % kw - pw
     keep = (he != hs[t]) | (we != ws[t])
     t, he, we = t[keep], he[keep], we[keep]
     bb, cc, hs, ws = b[t], c[t], hs[t], ws[t]
     sign = blk.signs[pid]
-    if aid >= 0:
-        an = trace.nodes[aid]
-        act, yt = an.info["act"], an.info["y"]
-    else:
-        act, yt = None, xt
-    ie = tuple(torch.from_numpy(v) for v in (bb, cc, he, we))
-    i_s = tuple(torch.from_numpy(v) for v in (bb, cc, hs, ws))
-    ye, ys = yt[ie].double().numpy(), yt[i_s].double().numpy()  # exact: dyadic values in float64
+    fe, fs = ((bb * C + cc) * H + he) * W + we, ((bb * C + cc) * H + hs) * W + ws  # flat entry indices
+    ya = _array(yt).reshape(-1)
+    ye, ys = ya[fe].astype(np.float64), ya[fs].astype(np.float64)  # exact: dyadic values in float64
     De = ad_factor(act, ye) * sign if act else np.full(ye.shape, float(sign))
     Ds = ad_factor(act, ys) * sign if act else np.full(ys.shape, float(sign))
     rest = ~((De == 0) & (Ds == 0))  # both AD derivatives vanish: harmless (T_j)
-    same = rest & (De == Ds) & (ye == ys) & geo.scale_nonzero[cc]
-    if geo.kind == "conv2d" and np.any(same):
-        ids = geo.patch_ids()
-        same &= ids[bb, he, we] == ids[bb, hs, ws]
-        Z = geo.all_patches_zero_derivative()
-        harmless = same & Z[bb, he, we] & Z[bb, hs, ws]
-    else:
-        same &= False
-        harmless = same
+    # equal rows in layer l: conv blocks only (a pool with no layer of its own, e.g. on the
+    # input, has no channel facts to index; the slow twin never asks there either)
+    same = (rest & (De == Ds) & (ye == ys) & geo.scale_nonzero[cc] if geo.kind == "conv2d"
+            else np.zeros_like(rest))
+    harmless = np.zeros_like(same)
+    if np.any(same):
+        k = np.nonzero(same)[0]
+        same[k] = geo.patches_equal(bb[k], he[k], we[k], hs[k], ws[k])
+        k = k[same[k]]
+        harmless[k] = geo.patches_zero_derivative(bb[k], he[k], we[k]) & geo.patches_zero_derivative(bb[k], hs[k], ws[k])
     undecided = same & ~harmless
     real = rest & ~same
     st["undecided"] = int(undecided.sum())
     st["s_minus_t"] = int(real.sum()) + st["undecided"]
     for k in np.nonzero(undecided)[0]:
-        per_channel.setdefault(int(cc[k]), {"touch": [], "ties": [], "undecided": 0})["undecided"] += 1
+        _channel(per_channel, cc[k])["undecided"] += 1
     exact_pair = ye == ys
     if geo.bn_train:  # the batch-statistic terms cancel only if the batch norm's inputs are equal too
-        U = trace.nodes[trace.nodes[blk.bn].parents[0]].tensor
-        exact_pair &= (U[ie] == U[i_s]).numpy()
+        U = _array(trace.nodes[trace.nodes[blk.bn].parents[0]].tensor).reshape(-1)
+        exact_pair &= U[fe] == U[fs]
     for k in np.nonzero(real)[0]:
         e = (int(bb[k]), int(cc[k]), int(he[k]), int(we[k]))
         star = (int(bb[k]), int(cc[k]), int(hs[k]), int(ws[k]))
         ye_q, ys_q = Fraction(float(ye[k])), Fraction(float(ys[k]))
         ds = (act.ad_derivative(ys_q) if act else Fraction(1)) * sign
         de = (act.ad_derivative(ye_q) if act else Fraction(1)) * sign
-        per_channel.setdefault(e[1], {"touch": [], "ties": [], "undecided": 0})["ties"].append((star, e, ds, de, bool(exact_pair[k])))
+        _channel(per_channel, e[1])["ties"].append((star, e, ds, de, bool(exact_pair[k])))
     return st
 
 
@@ -478,8 +648,9 @@ def _thm5(trace, blocks, touched_blocks: dict) -> dict:
     return {"applies": applies, "layers": out, "pass": applies and all(v["pass"] for v in out.values())}
 
 
-def check_trace(trace, mode: str = "exact", algorithm2: bool = True) -> StepReport:
-    """Run the checks of ``mode`` ("exact" or "paper-repo") on a captured forward pass."""
+def check_trace(trace, mode: str = "exact", algorithm2: bool = True, fast: bool = True) -> StepReport:
+    """Run the checks of ``mode`` ("exact" or "paper-repo") on a captured forward pass.
+    ``fast=False`` decides the tie sets with the straightforward twin (tests compare the two)."""
     if mode == "paper-repo":
         from fpad.train.paper_repo import check_trace_repo
         return check_trace_repo(trace)
@@ -501,15 +672,15 @@ def check_trace(trace, mode: str = "exact", algorithm2: bool = True) -> StepRepo
             if not act.kinks:
                 continue
             counts = {}
-            for k, ents in _touch_entries(act, n.info["y"]):
+            for k, ents in _touch_entries(act, n.info["y"], fast):
                 counts[str(act.kinks[k])] = len(ents)
                 sd = act.side[k] if blk.signs[a] > 0 else {"-": "+", "+": "-"}.get(act.side[k], act.side[k])
                 for e in ents:  # the side is in the owner's direction: sign * pre-activation
-                    per_channel.setdefault(e[1], {"touch": [], "ties": [], "undecided": 0})["touch"].append((e, sd))
+                    _channel(per_channel, e[1])["touch"].append((e, sd))
                     touched_samples.setdefault(blk.name, set()).add(e[0])
             touches[f"{blk.name}:{act.act.name}#{a}"] = counts
         for pid, aid in blk.pools:
-            st = _classify_ties(trace, geo, blk, pid, aid, per_channel)
+            st = (_classify_ties if fast else _classify_ties_slow)(trace, geo, blk, pid, aid, per_channel)
             pools[f"{blk.name}:pool#{pid}"] = st
         t_sets += time.perf_counter() - ts
         tl = time.perf_counter()

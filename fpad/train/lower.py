@@ -28,7 +28,7 @@ from fpad.errors import FpadError
 from fpad.formats import get_format
 from fpad.network import NetworkSpec
 from fpad.oracle import classify
-from fpad.train.trace import Capture
+from fpad.train.trace import Capture, OpTable
 
 MAX_PARAMS = 64
 
@@ -60,79 +60,111 @@ def _nums(a) -> list:
     return [_nums(x) for x in a] if a.ndim else str(Fraction(float(a)))
 
 
-def lowering(trace, loss_fn, targets=None) -> tuple[dict, list[str], list[Fraction]]:
-    """(network dict, free tensor names, their values in order). Raises NotLowerable."""
-    nodes = trace.nodes
-    x0 = nodes[0].value()
-    B = x0.shape[0]
-    spec = {"inputs": [_nums(r) for r in x0.reshape(B, -1)], "layers": []}
-    if x0.ndim > 2:
-        spec["input_shape"] = list(x0.shape[1:])
-    where = {0: 0}  # node id -> spec layer index of its value
-    proxies: dict[str, str] = {}
-    free, values = [], []
+class _Lowering:
+    """The network description's layers built node by node, where each node's value lives, and the
+    free parameters with their values."""
 
-    def last() -> int:
-        return len(spec["layers"])
+    def __init__(self, trace):
+        self.trace = trace
+        self.layers: list[dict] = []
+        self.where: dict[int, int] = {}  # node id -> spec layer index of its value (0: the network input)
+        self.proxies: dict[str, str] = {}  # activation base -> its AD proxy
+        self.free: list[str] = []
+        self.values: list[Fraction] = []
 
-    def need_last(n):
-        if where.get(n.parents[0], -2) != last():
+    def add(self, n) -> None:
+        entry = _LOWER[n.op](self, n)
+        if entry is not None:  # a new layer (input and reshape only name an existing value)
+            self.layers.append(entry)
+            self.where[n.id] = len(self.layers)
+
+    def _chain(self, n):
+        if self.where.get(n.parents[0], -2) != len(self.layers):
             raise NotLowerable("the graph is not a chain (only residual additions may branch)")
 
-    def params(n, entry, l):
+    def _params(self, n, entry, flat: bool) -> dict:
+        """The layer's weight and bias: free if trainable, else constants (``flat``: a dense
+        layer's weight matrix, one row per unit)."""
+        l = len(self.layers) + 1
         for key, pname in (("W", n.info["weight"]), ("b", n.info["bias"])):
             if pname is None:
                 if key == "b":
                     entry["bias"] = False
                 continue
-            v = trace.param_values[pname]
-            if trace.trainable[pname]:
-                free.append(f"L{l}.{key}")
-                values.extend(Fraction(float(x)) for x in v.reshape(-1))
+            v = self.trace.param_values[pname]
+            if self.trace.trainable[pname]:
+                self.free.append(f"L{l}.{key}")
+                self.values.extend(Fraction(float(x)) for x in v.reshape(-1))
             elif key == "W":
-                entry["weights"] = _nums(v.reshape(v.shape[0], -1) if n.op == "linear" else v)
+                entry["weights"] = _nums(v.reshape(v.shape[0], -1) if flat else v)
             else:
                 entry["bias"] = _nums(v)
+        return entry
 
-    for n in nodes[1:]:
-        if n.op == "reshape":
-            where[n.id] = where.get(n.parents[0], -2)
-            continue
-        if n.op in ("linear", "conv2d"):
-            need_last(n)
-            l = last() + 1
-            if n.op == "linear":
-                entry = {"kind": "dense", "width": int(n.tensor.shape[1])}
-            else:
-                w = trace.param_values[n.info["weight"]]
-                entry = {"kind": "conv2d", "channels": int(w.shape[0]), "kernel": list(w.shape[2:]),
-                         "stride": list(n.info["stride"]), "padding": list(n.info["padding"])}
-            params(n, entry, l)
-        elif n.op == "act":
-            need_last(n)
-            a = n.info["act"]
-            base = a.act.name.split(":")[0]
-            if proxies.setdefault(base, a.proxy_spec) != a.proxy_spec:
-                raise NotLowerable(f"{base} is used with two different AD proxies")
-            entry = {"kind": "activation", "activation": a.act.spec}
-        elif n.op == "pool":
-            need_last(n)
-            if n.info["padding"] != (0, 0):
-                raise NotLowerable("max_pool2d with padding")
-            entry = {"kind": "maxpool2d", "window": list(n.info["kernel"]), "stride": list(n.info["stride"])}
-        elif n.op == "add":
-            if len(n.parents) != 2 or tuple(n.coef) != (1, 1):
-                raise NotLowerable("only a + b residual additions are expressible")
-            a, b = (where.get(p, -2) for p in n.parents)
-            src = b if a == last() else a if b == last() else None
-            if src is None or src < 0 or src >= last() - 0:
-                raise NotLowerable("residual addition not of the previous layer and an earlier one")
-            entry = {"kind": "add", "from": src}
-        else:
-            raise NotLowerable(f"{n.op} cannot be lowered (batch norm involves a square root)")
-        spec["layers"].append(entry)
-        where[n.id] = last()
-    if where.get(trace.output) != last():
+    def input(self, n):
+        self.where[n.id] = 0
+
+    def reshape(self, n):
+        self.where[n.id] = self.where.get(n.parents[0], -2)
+
+    def linear(self, n):
+        self._chain(n)
+        return self._params(n, {"kind": "dense", "width": int(n.tensor.shape[1])}, flat=True)
+
+    def conv2d(self, n):
+        self._chain(n)
+        w = self.trace.param_values[n.info["weight"]]
+        return self._params(n, {"kind": "conv2d", "channels": int(w.shape[0]), "kernel": list(w.shape[2:]),
+                                "stride": list(n.info["stride"]), "padding": list(n.info["padding"])}, flat=False)
+
+    def act(self, n):
+        self._chain(n)
+        a = n.info["act"]
+        base = a.act.name.split(":")[0]
+        if self.proxies.setdefault(base, a.proxy_spec) != a.proxy_spec:
+            raise NotLowerable(f"{base} is used with two different AD proxies")
+        return {"kind": "activation", "activation": a.act.spec}
+
+    def pool(self, n):
+        self._chain(n)
+        if n.info["padding"] != (0, 0):
+            raise NotLowerable("max_pool2d with padding")
+        return {"kind": "maxpool2d", "window": list(n.info["kernel"]), "stride": list(n.info["stride"])}
+
+    def residual(self, n):
+        if len(n.parents) != 2 or tuple(n.coef) != (1, 1):
+            raise NotLowerable("only a + b residual additions are expressible")
+        a, b = (self.where.get(p, -2) for p in n.parents)
+        last = len(self.layers)
+        src = b if a == last else a if b == last else None
+        if src is None or src < 0 or src >= last:
+            raise NotLowerable("residual addition not of the previous layer and an earlier one")
+        return {"kind": "add", "from": src}
+
+    def batch_norm(self, n):
+        raise NotLowerable("batch_norm cannot be lowered (batch norm involves a square root)")
+
+
+# each traced op's layer in the network description
+_LOWER = OpTable("the lowering to a network description", {
+    "input": _Lowering.input, "reshape": _Lowering.reshape, "linear": _Lowering.linear, "conv2d": _Lowering.conv2d,
+    "act": _Lowering.act, "pool": _Lowering.pool, "add": _Lowering.residual, "batch_norm": _Lowering.batch_norm,
+})
+
+
+def lowering(trace, loss_fn, targets=None) -> tuple[dict, list[str], list[Fraction]]:
+    """(network dict, free tensor names, their values in order). Raises NotLowerable."""
+    nodes = trace.nodes
+    x0 = nodes[0].value()
+    B = x0.shape[0]
+    low = _Lowering(trace)
+    spec = {"inputs": [_nums(r) for r in x0.reshape(B, -1)], "layers": low.layers}
+    if x0.ndim > 2:
+        spec["input_shape"] = list(x0.shape[1:])
+    for n in nodes:
+        low.add(n)
+    where, proxies, free, values = low.where, low.proxies, low.free, low.values
+    if where.get(trace.output) != len(spec["layers"]):
         raise NotLowerable("the model output is not the last layer")
     n_out = int(np.prod(nodes[trace.output].tensor.shape[1:]))
     if isinstance(loss_fn, LinearLoss):

@@ -65,7 +65,7 @@ def check_trace_repo(trace) -> StepReport:
             ok = r == y.shape[0]
             if not ok:
                 reasons.append({"layer": blk.name, "condition": "repo: rank of layer output < B", "why": [f"rank {r}"]})
-        first = geo.zsrc >= 0 and trace.nodes[geo.zsrc].op == "input"
+        first = trace.is_input(geo.zsrc)
         for pid, aid in blk.pools:
             ties, n_ops = _pool_ties(trace, pid)
             x = trace.nodes[trace.nodes[pid].parents[0]].value()

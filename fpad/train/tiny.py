@@ -64,6 +64,17 @@ def random_case(rng: np.random.Generator):
     return nn.Sequential(*layers), x, loss, desc
 
 
+def random_traces(rng: np.random.Generator, n: int):
+    """The captured forward passes of ``n`` random tiny cases (for comparing checker variants)."""
+    from fpad.train.trace import Capture
+
+    for _ in range(n):
+        m, x, _, _ = random_case(rng)
+        with torch.no_grad(), Capture(m) as cap:
+            m(x)
+        yield cap.trace
+
+
 def compare_with_oracle(n: int = 220, seed: int = 11) -> dict:
     """Checker vs oracle on ``n`` decided random tiny cases: counts (ints) of each outcome.
 

@@ -35,14 +35,42 @@ _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 _IGNORED = {"dim", "size", "numel", "__get__", "__len__", "is_floating_point", "__format__", "__repr__",
             "requires_grad_", "register_hook", "__setstate__", "__bool__", "item", "tolist", "numpy",
             "detach", "cpu", "eq", "ne", "ge", "gt", "le", "lt", "all", "any", "isfinite"}
-_IDENTITY = {"contiguous", "clone", "float", "to", "type_as"}
-_RESHAPE = {"flatten", "view", "reshape", "squeeze", "unsqueeze"}
-_ADD = {"add", "add_", "__add__", "__iadd__", "__radd__", "sub", "sub_", "__sub__", "__isub__", "__rsub__"}
+
+
+# The kinds of traced node (``Node.op``). Code that treats ops differently does so through an
+# :class:`OpTable` (one per purpose: the block owner search, the block assignment and the
+# zero-derivative rule in :mod:`fpad.train.checks`, the lowering in :mod:`fpad.train.lower`),
+# never an if/elif chain.
+OPS = {
+    "input": "the model's input: node 0, and no other node (Capture._pre records it first)",
+    "linear": "F.linear with the model's weight w_l (and bias): a block's parameters",
+    "conv2d": "F.conv2d with the model's weight w_l (and bias): a block's parameters",
+    "batch_norm": "F.batch_norm (its gamma, beta; training mode or not)",
+    "act": "a piecewise-linear activation call (info: the activation, its pre-activation)",
+    "pool": "max_pool2d (info: kernel, stride, padding, AD's routed indices)",
+    "add": "a sum of traced values times the coefficients ``coef`` (add, sub, neg)",
+    "reshape": "the parent's values in another shape (flatten, view, ..., widening casts)",
+}
+
+
+class OpTable(dict):
+    """Op name -> its rule for one purpose. It must give a rule for every op in :data:`OPS`
+    (checked when the table is built); looking up any other op raises FpadError naming it."""
+
+    def __init__(self, purpose: str, rules: dict):
+        super().__init__(rules)
+        self.purpose = purpose
+        if set(rules) != set(OPS):
+            raise RuntimeError(f"fpad.train: the {purpose} table covers {sorted(rules)}, "
+                               f"not the traced ops {sorted(OPS)}")
+
+    def __missing__(self, op):
+        raise FpadError(f"fpad.train: {self.purpose}: unknown traced op {op!r} (known: {', '.join(OPS)})")
 
 
 @dataclass
 class Node:
-    """One traced value: ``op`` in input/linear/conv2d/batch_norm/act/pool/add/reshape.
+    """One traced value: ``op`` one of :data:`OPS`.
 
     ``parents`` are node ids (-1 for an untraced constant); ``coef`` the coefficient of each
     parent in an ``add`` (sub gives -1); ``info`` what the op needs (parameter names, geometry,
@@ -76,11 +104,30 @@ class Trace:
     nodes: list[Node]
     output: int
     trainable: dict[str, bool]  # parameter name -> requires_grad
-    param_values: dict[str, np.ndarray]
     dtype: str
+    params: dict  # parameter name -> the parameter (detached, shared storage: shapes are always valid)
+    versions: dict  # parameter name -> its version counter at capture time
 
     def node(self, i: int) -> Node:
         return self.nodes[i]
+
+    @staticmethod
+    def is_input(i: int) -> bool:
+        """Is node i the model's input? (It is always node 0, the only "input" node: the capture
+        records it in the model's forward pre-hook before anything else, restarting the graph.)"""
+        return i == 0
+
+    @property
+    def param_values(self) -> dict[str, np.ndarray]:
+        """The parameters' values at capture time, as float64 (exact). Refused once a parameter
+        changed in place after the capture (e.g. by the optimiser step): its values are gone."""
+        if getattr(self, "_values", None) is None:
+            changed = [n for n, p in self.params.items() if p._version != self.versions[n]]
+            if changed:
+                raise FpadError(f"fpad.train: parameter {changed[0]!r} changed after the forward pass was captured; "
+                                "read trace.param_values before the optimiser step")
+            self._values = {n: p.to(torch.float64).cpu().numpy() for n, p in self.params.items()}
+        return self._values
 
 
 def check_modules(model: nn.Module) -> None:
@@ -134,8 +181,10 @@ class Capture:
     def __init__(self, model: nn.Module):
         check_modules(model)
         self.model = model
-        self.pnames = {id(p): n for n, p in model.named_parameters()}
-        self.trace: Trace | None = None
+        self._params = list(model.named_parameters())
+        self.pnames = {id(p): n for n, p in self._params}
+        self._trace: Trace | None = None
+        self._out: int | None = None  # node id of the model's output once the forward is over
         self._nodes: list[Node] = []
         self._ids: dict[int, int] = {}
         self._hook = None
@@ -143,7 +192,10 @@ class Capture:
 
     # -- context manager ---------------------------------------------------------------------------
     def __enter__(self):
-        self._nodes, self._ids, self.trace = [], {}, None
+        self._nodes, self._ids, self._trace, self._out = [], {}, None, None
+        # Parameter facts are read outside the tracing mode (attribute reads under it are torch
+        # calls and cost a dispatch each): version counters here, the rest in ``trace``.
+        self._versions = {n: p._version for n, p in self._params}
         self._hook = self.model.register_forward_pre_hook(self._pre)
         self._post = self.model.register_forward_hook(self._done)
         self._mode = _Mode(self)
@@ -158,7 +210,7 @@ class Capture:
 
     def _pre(self, module, args):
         if self._nodes:  # a second forward inside one capture: keep the last one
-            self._nodes, self._ids = [], {}
+            self._nodes, self._ids, self._trace, self._out = [], {}, None, None
         x = args[0]
         if not isinstance(x, torch.Tensor):
             raise FpadError("fpad.train: the model's first forward argument must be the input tensor")
@@ -167,13 +219,18 @@ class Capture:
     def _done(self, module, args, out):
         if not isinstance(out, torch.Tensor) or id(out) not in self._ids:
             raise FpadError("fpad.train: the model must return one tensor computed from its input")
-        params = dict(self.model.named_parameters())
-        self.trace = Trace(
-            list(self._nodes), self._ids[id(out)],
-            {n: bool(p.requires_grad) for n, p in params.items()},
-            {n: p.detach().to(torch.float64).cpu().numpy() for n, p in params.items()},
-            str(out.dtype).replace("torch.", ""),
-        )
+        self._out = self._ids[id(out)]
+
+    @property
+    def trace(self) -> Trace | None:
+        """The recorded forward pass (None before one has completed)."""
+        if self._trace is None and self._out is not None:
+            # No copies: the parameters are kept by reference with their version counters and
+            # converted only when someone reads their values (the checks need only their shapes).
+            self._trace = Trace(list(self._nodes), self._out, {n: bool(p.requires_grad) for n, p in self._params},
+                                str(self._nodes[self._out].tensor.dtype).replace("torch.", ""),
+                                {n: p.detach() for n, p in self._params}, self._versions)
+        return self._trace
 
     # -- recording -----------------------------------------------------------------------------------
     def _new(self, op, parents, out, info=None, coef=()) -> int:
@@ -185,6 +242,9 @@ class Capture:
     def _tracked(self, t) -> int:
         return self._ids.get(id(t), -1) if isinstance(t, torch.Tensor) else -1
 
+    def _any_tracked(self, args, kwargs) -> bool:
+        return any(self._tracked(a) >= 0 for a in args) or any(self._tracked(a) >= 0 for a in kwargs.values())
+
     def _pname(self, p) -> str | None:
         if p is None:
             return None
@@ -193,85 +253,141 @@ class Capture:
         return self.pnames[id(p)]
 
     def _call(self, func, args, kwargs):
-        if self.trace is not None:  # the forward pass is over (e.g. the loss is computed inside the with)
+        if self._out is not None:  # the forward pass is over (e.g. the loss is computed inside the with)
             return func(*args, **kwargs)
-        name = getattr(func, "__name__", str(func))
-        if name in acts.NAMES:
-            x = args[0]
-            inplace = name.endswith("_") or kwargs.get("inplace") is True or any(a is True for a in args[1:])
-            pre = x.detach().clone() if inplace else x.detach()
-            src = self._tracked(x)
-            out = func(*args, **kwargs)
-            if src >= 0:
-                act = acts.from_call(name, args, kwargs)
-                if inplace:  # the producer's recorded output is the value before the call
-                    self._nodes[src].tensor = pre
-                self._new("act", (src,), out, {"act": act, "y": pre})
-            return out
-        if name in ("max_pool2d", "_max_pool2d", "max_pool2d_with_indices") and self._tracked(args[0]) >= 0:
-            # Compute the pool with indices ourselves (the same kernel torch's backward uses) and
-            # return what the caller asked for: the indices are AD's routed entries.
-            x = args[0]
-            k = _pair(_arg(args, kwargs, 1, "kernel_size"))
-            s = _arg(args, kwargs, 2, "stride")
-            s = k if s is None or s == [] or s == () else _pair(s)
-            p = _pair(_arg(args, kwargs, 3, "padding", 0))
-            if _pair(_arg(args, kwargs, 4, "dilation", 1)) != (1, 1) or _arg(args, kwargs, 5, "ceil_mode", False):
-                raise FpadError("fpad.train: max_pool2d with dilation or ceil_mode is not supported")
-            res, idx = torch.nn.functional.max_pool2d_with_indices(x, k, s, p)
-            self._new("pool", (self._tracked(x),), res, {"kernel": k, "stride": s, "padding": p, "indices": idx.numpy()})
-            want = name == "max_pool2d_with_indices" or _arg(args, kwargs, 6, "return_indices", False)
-            return (res, idx) if want else res
+        name = getattr(func, "__name__", None) or str(func)
+        if name in _IGNORED:
+            return func(*args, **kwargs)
+        handler = _HANDLERS.get(name)
+        if handler is not None and (handler[1] or self._any_tracked(args, kwargs)):
+            return handler[0](self, name, func, args, kwargs)
         out = func(*args, **kwargs)
-        tensors = [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)]
-        tracked = [self._tracked(a) for a in tensors if self._tracked(a) >= 0]
-        if not tracked or name in _IGNORED:
-            return out
         if not isinstance(out, torch.Tensor) or not out.is_floating_point():
             return out
-        x = args[0] if args else None
-        if name == "linear":
-            self._new("linear", (self._tracked(x),), out, {
-                "weight": self._pname(_arg(args, kwargs, 1, "weight")), "bias": self._pname(_arg(args, kwargs, 2, "bias"))})
-        elif name == "conv2d":
-            pad = _arg(args, kwargs, 4, "padding", 0)
-            if isinstance(pad, str):
-                raise FpadError("fpad.train: conv2d with string padding is not supported; give integers")
-            if _pair(_arg(args, kwargs, 5, "dilation", 1)) != (1, 1) or int(_arg(args, kwargs, 6, "groups", 1)) != 1:
-                raise FpadError("fpad.train: conv2d with dilation or groups is not supported")
-            self._new("conv2d", (self._tracked(x),), out, {
-                "weight": self._pname(_arg(args, kwargs, 1, "weight")), "bias": self._pname(_arg(args, kwargs, 2, "bias")),
-                "stride": _pair(_arg(args, kwargs, 3, "stride", 1)), "padding": _pair(pad)})
-        elif name == "batch_norm":
-            rm, rv = _arg(args, kwargs, 1, "running_mean"), _arg(args, kwargs, 2, "running_var")
-            w, b = _arg(args, kwargs, 3, "weight"), _arg(args, kwargs, 4, "bias")
-            training = bool(_arg(args, kwargs, 5, "training", False))
-            self._new("batch_norm", (self._tracked(x),), out, {
-                "weight": self._pname(w), "bias": self._pname(b), "training": training,
-                "gamma": None if w is None else w.detach().to(torch.float64).numpy().copy()})
-        elif name in _ADD:
-            sign = -1 if "sub" in name else 1
-            alpha = kwargs.get("alpha", 1)
-            a, b = (args[0], args[1]) if len(args) > 1 else (args[0], kwargs.get("other"))
-            if name == "__rsub__":
-                a, b = b, a
-            if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
-                raise FpadError(f"fpad.train: {name} of a tensor and a number inside the model is not supported")
-            self._new("add", (self._tracked(a), self._tracked(b)), out, coef=(1, sign * alpha))
-        elif name in _RESHAPE:
-            self._new("reshape", (self._tracked(x),), out)
-        elif name in _IDENTITY:
-            if out.dtype != x.dtype and torch.finfo(out.dtype).bits < torch.finfo(x.dtype).bits:
-                raise FpadError(f"fpad.train: {name} lowers the precision inside the model; not supported")
-            self._new("reshape", (self._tracked(x),), out)
-        elif name in ("neg", "__neg__"):
-            self._new("add", (self._tracked(x),), out, coef=(-1,))
-        else:
+        if self._any_tracked(args, kwargs):
             raise FpadError(
                 f"fpad.train: the model calls {name!r}, which fpad cannot reason about (supported: linear, conv2d, "
                 "batch_norm, max_pool2d, relu/relu6/hardtanh/hardsigmoid/leaky_relu/clamp, add/sub, flatten/view)"
             )
         return out
+
+    # -- one recorder per traced torch call (the table _HANDLERS below) ------------------------------
+    def _act(self, name, func, args, kwargs):
+        x = args[0]
+        inplace = name.endswith("_") or kwargs.get("inplace") is True or any(a is True for a in args[1:])
+        pre = x.detach().clone() if inplace else x.detach()
+        src = self._tracked(x)
+        out = func(*args, **kwargs)
+        if src >= 0:
+            act = _torch_act(name, args, kwargs)
+            if inplace:  # the producer's recorded output is the value before the call
+                self._nodes[src].tensor = pre
+            self._new("act", (src,), out, {"act": act, "y": pre})
+        return out
+
+    def _pool(self, name, func, args, kwargs):
+        # Compute the pool with indices ourselves (the same kernel torch's backward uses) and
+        # return what the caller asked for: the indices are AD's routed entries.
+        x = args[0]
+        k = _pair(_arg(args, kwargs, 1, "kernel_size"))
+        s = _arg(args, kwargs, 2, "stride")
+        s = k if s is None or s == [] or s == () else _pair(s)
+        p = _pair(_arg(args, kwargs, 3, "padding", 0))
+        if _pair(_arg(args, kwargs, 4, "dilation", 1)) != (1, 1) or _arg(args, kwargs, 5, "ceil_mode", False):
+            raise FpadError("fpad.train: max_pool2d with dilation or ceil_mode is not supported")
+        res, idx = torch.nn.functional.max_pool2d_with_indices(x, k, s, p)
+        self._new("pool", (self._tracked(x),), res, {"kernel": k, "stride": s, "padding": p, "indices": idx.numpy()})
+        want = name == "max_pool2d_with_indices" or _arg(args, kwargs, 6, "return_indices", False)
+        return (res, idx) if want else res
+
+    def _linear(self, name, func, args, kwargs):
+        out = func(*args, **kwargs)
+        self._new("linear", (self._tracked(args[0]),), out, {
+            "weight": self._pname(_arg(args, kwargs, 1, "weight")), "bias": self._pname(_arg(args, kwargs, 2, "bias"))})
+        return out
+
+    def _conv2d(self, name, func, args, kwargs):
+        pad = _arg(args, kwargs, 4, "padding", 0)
+        if isinstance(pad, str):
+            raise FpadError("fpad.train: conv2d with string padding is not supported; give integers")
+        if _pair(_arg(args, kwargs, 5, "dilation", 1)) != (1, 1) or int(_arg(args, kwargs, 6, "groups", 1)) != 1:
+            raise FpadError("fpad.train: conv2d with dilation or groups is not supported")
+        out = func(*args, **kwargs)
+        self._new("conv2d", (self._tracked(args[0]),), out, {
+            "weight": self._pname(_arg(args, kwargs, 1, "weight")), "bias": self._pname(_arg(args, kwargs, 2, "bias")),
+            "stride": _pair(_arg(args, kwargs, 3, "stride", 1)), "padding": _pair(pad)})
+        return out
+
+    def _batch_norm(self, name, func, args, kwargs):
+        out = func(*args, **kwargs)
+        w, b = _arg(args, kwargs, 3, "weight"), _arg(args, kwargs, 4, "bias")
+        training = bool(_arg(args, kwargs, 5, "training", False))
+        # gamma's value before the optimiser step (only whether it is 0 is used)
+        self._new("batch_norm", (self._tracked(args[0]),), out, {
+            "weight": self._pname(w), "bias": self._pname(b), "training": training,
+            "gamma": None if w is None else w.detach().clone()})
+        return out
+
+    def _add(self, name, func, args, kwargs):
+        out = func(*args, **kwargs)
+        sign = -1 if "sub" in name else 1
+        alpha = kwargs.get("alpha", 1)
+        a, b = (args[0], args[1]) if len(args) > 1 else (args[0], kwargs.get("other"))
+        if name == "__rsub__":
+            a, b = b, a
+        if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
+            raise FpadError(f"fpad.train: {name} of a tensor and a number inside the model is not supported")
+        self._new("add", (self._tracked(a), self._tracked(b)), out, coef=(1, sign * alpha))
+        return out
+
+    def _reshape(self, name, func, args, kwargs):
+        out = func(*args, **kwargs)
+        if isinstance(out, torch.Tensor) and out.is_floating_point():
+            self._new("reshape", (self._tracked(args[0]),), out)
+        return out
+
+    def _identity(self, name, func, args, kwargs):
+        out = func(*args, **kwargs)
+        x = args[0]
+        if isinstance(out, torch.Tensor) and out.is_floating_point():
+            if out.dtype != x.dtype and torch.finfo(out.dtype).bits < torch.finfo(x.dtype).bits:
+                raise FpadError(f"fpad.train: {name} lowers the precision inside the model; not supported")
+            self._new("reshape", (self._tracked(x),), out)
+        return out
+
+    def _neg(self, name, func, args, kwargs):
+        out = func(*args, **kwargs)
+        self._new("add", (self._tracked(args[0]),), out, coef=(-1,))
+        return out
+
+
+_ADD = ("add", "add_", "__add__", "__iadd__", "__radd__", "sub", "sub_", "__sub__", "__isub__", "__rsub__")
+# torch function name -> (recorder, run it even when no argument is traced)
+_HANDLERS = {
+    **{n: (Capture._act, True) for n in acts.NAMES},
+    **{n: (Capture._pool, False) for n in ("max_pool2d", "_max_pool2d", "max_pool2d_with_indices")},
+    "linear": (Capture._linear, False), "conv2d": (Capture._conv2d, False), "batch_norm": (Capture._batch_norm, False),
+    **{n: (Capture._add, False) for n in _ADD},
+    **{n: (Capture._reshape, False) for n in ("flatten", "view", "reshape", "squeeze", "unsqueeze")},
+    **{n: (Capture._identity, False) for n in ("contiguous", "clone", "float", "to", "type_as")},
+    "neg": (Capture._neg, False), "__neg__": (Capture._neg, False),
+}
+
+_ACT_CACHE: dict = {}
+
+
+def _torch_act(name, args, kwargs) -> acts.TorchAct:
+    """:func:`acts.from_call`, memoised on the call's non-tensor arguments (constant per model)."""
+    key = (name, tuple(args[1:]), tuple(sorted(kwargs.items())))
+    if any(isinstance(v, torch.Tensor) for v in args[1:]) or any(isinstance(v, torch.Tensor) for v in kwargs.values()):
+        return acts.from_call(name, args, kwargs)  # bounds given as tensors: not memoised
+    try:
+        hash(key)
+    except TypeError:
+        return acts.from_call(name, args, kwargs)
+    if key not in _ACT_CACHE:
+        _ACT_CACHE[key] = acts.from_call(name, args, kwargs)
+    return _ACT_CACHE[key]
 
 
 def capture(model: nn.Module) -> Capture:
