@@ -300,8 +300,11 @@ def _full_eval(digits, table, fv, fe, pst, P, A):
             fe[n] = 0.0
             pst[n] = 0
         else:
-            pst[n] = _store_x(n, fv, fe, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr, kinks, kerr,
+            v, e, s = _eval_x(n, fv, fe, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr, kinks, kerr,
                               sptr, slopes, serr, icpt, ierr)
+            fv[n] = v
+            fe[n] = e
+            pst[n] = s
 
 
 @njit(cache=True)
@@ -535,8 +538,10 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
                     val[n] = s
                     err[n] = 0.0
                 else:
-                    _store_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr, kinks, kerr,
-                             sptr, slopes, serr, icpt, ierr)
+                    v, e, s = _eval_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr,
+                                      kinks, kerr, sptr, slopes, serr, icpt, ierr)
+                    val[n] = v
+                    err[n] = e
             # per-block bases of the per-point LIN nodes (terms not depending on the inner
             # parameter); any summation order is exact for exact nodes (window analysis)
             for q in range(pt_nodes.shape[0]):
