@@ -1,0 +1,149 @@
+"""The compiled rounded kernel (fpad.rounded._kernels) against its slow twin
+(fpad.rounded.count.classify_rounded): every point of small grids, random small nets, and the
+exact rounding primitives against fpad.rounded.arith.Rounding."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fpad.formats import get_format
+from fpad.network import NetworkSpec
+from fpad.rounded import _kernels as rk
+from fpad.rounded.arith import Rounding, parse_arith
+from fpad.rounded.count import _live_nodes, classify_rounded, count_rounded
+from fpad.sweeps import one_hidden_spec
+
+
+def _compare(problem, arith, digits, vals):
+    """Kernel flags == slow verdicts at every row; returns (per-key totals, deferred)."""
+    a = parse_arith(arith)
+    data = rk.prepare(problem, a, vals)
+    assert not isinstance(data, str), data
+    flags = rk.flags(data, np.asarray(digits, dtype=np.int64), np.array([float(v) for v in vals]))
+    nodes = _live_nodes(problem)
+    tot, deferred = np.zeros(4, int), 0
+    for row, f in zip(np.asarray(digits).tolist(), flags.tolist()):
+        v = classify_rounded(problem, [vals[d] for d in row], a, nodes)
+        assert bool(f & rk.DEFER) == v.exact.is_touched  # deferred = the exact model's touched points
+        if f & rk.DEFER:
+            deferred += 1
+            continue
+        want = (v.nonfinite, v.touched_rounded, v.flips, v.ad_branch_wrong)
+        assert (bool(f & 1), bool(f & 2), bool(f & 4), bool(f & 8)) == want, (row, want, f)
+        tot += np.array(want)
+    return tot, deferred
+
+
+CASES = [  # grid, arith, activation, inputs, free (None: all)
+    ("e2m1", "rounded:e2m1", "relu", (("0.3",),), None),
+    ("e2m1", "rounded:e4m3fn", "relu", (("0.3", "-1.7"),), ["L1.W", "L1.b", "L2.W"]),
+    ("e2m1", "rounded:e4m3fn/fp32", "hardsigmoid", (("2.2",), ("-3",)), ["L1.W", "L1.b", "L2.W"]),
+    ("e2m1", "rounded:bf16", "leaky_relu", (("0.3",), ("0.9",)), ["L1.W", "L1.b", "L2.W"]),
+    ("e2m1", "rounded:mul=e2m1,acc=e3m2,out=e2m1", "relu6", (("1.25",),), None),
+    ("e2m1", "rounded:e3m1fn", "hardtanh:-1/3:1/3", (("0.7",),), None),  # e3m1fn: 28 overflows to NaN
+    ("e2m1", "rounded:mul=e5m2,acc=fp16,out=e5m2", "abs", (("0.3",), ("-1.7",)), ["L1.W", "L1.b", "L2.W"]),
+]
+
+
+@pytest.mark.parametrize("grid,arith,act,inputs,free", CASES)
+def test_kernel_equals_slow_twin_on_whole_grids(grid, arith, act, inputs, free):
+    spec = one_hidden_spec(1, act=act, inputs=inputs, free=free, fixed=None if free is None else {"L2.b": ["0"]})
+    p = NetworkSpec.from_dict(spec).build(get_format(grid))
+    vals = p.fmt.values_fraction()
+    digits = list(itertools.product(range(len(vals)), repeat=len(p.free)))
+    tot, deferred = _compare(p, arith, digits, vals)
+    assert deferred < len(digits)  # most points decided by the kernel
+
+
+def test_overflow_and_underflow_cases_really_occur():
+    # e2m1 grid values times 28-ish inputs overflow e3m1fn (max 16) to NaN; 0.3 * 0.5 underflows e2m1's 0.5
+    p = NetworkSpec.from_dict(one_hidden_spec(1, inputs=(("20",),))).build(get_format("e2m1"))
+    vals = p.fmt.values_fraction()
+    digits = list(itertools.product(range(len(vals)), repeat=4))[::7]
+    tot, _ = _compare(p, "rounded:e3m1fn", digits, vals)
+    assert tot[0] > 0  # nonfinite
+    tot, _ = _compare(p, "rounded:e4m3fn", digits, vals)
+    assert tot[0] == 0
+
+
+@pytest.mark.parametrize("grid,arith", [("e4m3fn", "rounded:e4m3fn"), ("bf16", "rounded:bf16"),
+                                        ("e4m3fn", "rounded:e4m3fn/fp32"), ("e5m2", "rounded:e5m2"),
+                                        ("e4m3fn", "rounded:fp16")])
+def test_count_rounded_kernel_equals_slow_path(grid, arith):
+    p = NetworkSpec.from_dict(one_hidden_spec(3, inputs=(("0.3", "-1.7", "2.2", "0.9"), ("1", "0.5", "-2", "3")))
+                              ).build(get_format(grid))
+    a = parse_arith(arith)
+    fast = count_rounded(p, a, sample=150, seed=3, max_seconds=None, value_range=Fraction(1))
+    slow = count_rounded(p, a, sample=150, seed=3, max_seconds=None, value_range=Fraction(1), kernel=False)
+    keys = ("touched", "ndf", "inc", "points")
+    assert {k: getattr(fast, k) for k in keys} == {k: getattr(slow, k) for k in keys}
+    fr, sr = fast.extra["rounded"], slow.extra["rounded"]
+    assert fr["method"] == "kernel" and sr["method"] == "slow exact path"
+    assert {k: fr[k] for k in ("nonfinite", "touched_rounded", "flips", "ad_branch_wrong", "ci")} == \
+           {k: sr[k] for k in ("nonfinite", "touched_rounded", "flips", "ad_branch_wrong", "ci")}
+
+
+def test_kernel_declines_out_of_scope_problems():
+    from fpad.sweeps import two_hidden_spec
+
+    p = NetworkSpec.from_dict(two_hidden_spec(1)).build(get_format("e2m1"))
+    assert "dense hidden layer" in rk.prepare(p, parse_arith("rounded:e2m1"), p.fmt.values_fraction())
+    q = NetworkSpec.from_dict(one_hidden_spec(1)).build(get_format("e2m1"))
+    assert "acc" in rk.prepare(q, parse_arith("rounded:mul=e2m1,acc=exact,out=e2m1"), q.fmt.values_fraction())
+    r = count_rounded(p, parse_arith("rounded:e2m1"), max_seconds=None)
+    assert r.extra["rounded"]["method"] == "slow exact path" and r.extra["rounded"]["deferred"] == 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 3), st.sampled_from(["relu", "relu6", "hardsigmoid", "leaky_relu", "abs"]),
+       st.sampled_from(["rounded:e2m1", "rounded:e4m3fn", "rounded:bf16", "rounded:e4m3fn/fp32", "rounded:e3m2"]),
+       st.lists(st.fractions(-4, 4, max_denominator=20), min_size=1, max_size=4), st.integers(1, 2),
+       st.integers(0, 2**31))
+def test_kernel_equals_slow_twin_on_random_nets(width, act, arith, xs, batch, seed):
+    n_in = max(1, len(xs) // batch)
+    inputs = [[str(xs[(b * n_in + j) % len(xs)]) for j in range(n_in)] for b in range(batch)]
+    p = NetworkSpec.from_dict(one_hidden_spec(width, act=act, inputs=inputs)).build(get_format("e3m2"))
+    vals = p.fmt.values_fraction()
+    rng = np.random.default_rng(seed)
+    _compare(p, arith, rng.integers(0, len(vals), size=(30, len(p.free))), vals)
+
+
+@pytest.mark.parametrize("name", ["e4m3fn", "e5m2", "bf16", "fp16", "fp32", "fp64", "e2m1", "e3m1fn", "e4m3fnuz"])
+def test_round_pair_and_ratio_equal_exact_rounding(name):
+    """rk.round_pair on TwoSum pairs and rk._rn_ratio on quotients equal the Fraction rounding,
+    at midpoints, next to them, at overflow, in subnormals, and at random."""
+    r = Rounding(name)
+    row = np.array([rk._rnd_row(r, 53)], dtype=np.float64).repeat(3, axis=0)
+    p, emin = int(row[0, 1]), int(row[0, 2])
+    rng = random.Random(1)
+    vals = [Fraction(v) for v in (get_format(name).values_fraction() if name not in ("fp32", "fp64") else [])][:2000]
+    base = [Fraction(rng.randrange(1, 2**30), 2**rng.randrange(20, 60)) * rng.choice([1, -1]) for _ in range(300)]
+    for a, b in zip(vals, vals[1:]):
+        m = (a + b) / 2
+        base += [m, m + Fraction(1, 2**80), m - Fraction(1, 2**80)]
+    buf = np.zeros(8)
+    for q in base:
+        for tail in (Fraction(0), Fraction(1, 2**70), -Fraction(1, 2**70)):
+            x = q + tail
+            h = float(x)  # RN53
+            lo = float(x - Fraction(h))
+            if Fraction(h) + Fraction(lo) != x:
+                continue  # not a float pair
+            want, got = r(x), rk.round_pair(h, lo, row, 2)
+            assert got == want or (math.isnan(got) and math.isnan(want)), (name, x, got, want)
+        if p <= 24:  # the kernel's ratio rounding (odd divisor 3), for formats it allows as out
+            x = q * 3 + Fraction(1, 2**75) * rng.choice([0, 1, -1])
+            nh = float(x)
+            nl = float(x - Fraction(nh))
+            if Fraction(nh) + Fraction(nl) == x:
+                got = rk._finish(rk._rn_ratio(nh, nl, 3.0, p, emin, buf), row[0, 3], row[0, 4])
+                want = r(x / 3)
+                assert got == want or (math.isnan(got) and math.isnan(want)), (name, x, got, want)
