@@ -42,36 +42,72 @@ def _compare(problem, arith, digits, vals):
     return tot, deferred
 
 
-CASES = [  # grid, arith, activation, inputs, free (None: all)
-    ("e2m1", "rounded:e2m1", "relu", (("0.3",),), None),
-    ("e2m1", "rounded:e4m3fn", "relu", (("0.3", "-1.7"),), ["L1.W", "L1.b", "L2.W"]),
-    ("e2m1", "rounded:e4m3fn/fp32", "hardsigmoid", (("2.2",), ("-3",)), ["L1.W", "L1.b", "L2.W"]),
-    ("e2m1", "rounded:bf16", "leaky_relu", (("0.3",), ("0.9",)), ["L1.W", "L1.b", "L2.W"]),
-    ("e2m1", "rounded:mul=e2m1,acc=e3m2,out=e2m1", "relu6", (("1.25",),), None),
-    ("e2m1", "rounded:e3m1fn", "hardtanh:-1/3:1/3", (("0.7",),), None),  # e3m1fn: 28 overflows to NaN
-    ("e2m1", "rounded:mul=e5m2,acc=fp16,out=e5m2", "abs", (("0.3",), ("-1.7",)), ["L1.W", "L1.b", "L2.W"]),
+W3 = ["L1.W", "L1.b", "L2.W"]  # three free parameters (L2.b fixed at 0): 15^3 = 3375 points of e2m1
+
+CASES = [  # arith, activation, inputs, which of (nonfinite, touched_rounded, flips, ad_branch_wrong) occur
+    # e2m1 is a finite format: overflow saturates, never nonfinite; 0.3 -> 1/2 and 1/2 * 1/2 -> 0 (tie to
+    # even) underflows below e2m1's smallest subnormal 1/2
+    ("rounded:e2m1", "relu", (("0.3",),), (0, 1, 1, 1)),
+    # fn family: 0.3 -> 1/4; 6 * 1/4 + 6 -> 8 and 6 * 8 = 48 overflows e3m1fn's max 16 to NaN; 6 * 1/4 - 3/2 = 0
+    # is rounded onto the kink where the exact 6 * 0.3 - 3/2 = 0.3 is not; slopes 1/100 by the ratio rule
+    ("rounded:e3m1fn", "leaky_relu", (("0.3",),), (1, 1, 1, 1)),
+    # ieee family: 20000 -> 20480 in e5m2, 3 * 20480 rounds past e5m2's max 57344 to inf
+    ("rounded:mul=e5m2,acc=fp16,out=e5m2", "abs", (("0.3",), ("-20000",)), (1, 1, 1, 1)),
+    # products exact, fp32 sums; hardsigmoid's 1/6 rounded by the ratio rule
+    ("rounded:e4m3fn/fp32", "hardsigmoid", (("2.2",), ("-3",)), (0, 1, 1, 1)),
+    # kinks -1/3, 1/3 that are not floats: 0.3333 -> 0.333984375 in bf16 crosses 1/3
+    ("rounded:bf16", "hardtanh:-1/3:1/3", (("0.3333",), ("0.9",)), (0, 0, 1, 1)),
+    # a wider accumulator than the products and outputs; relu6's kink at 6 = e2m1's max
+    ("rounded:mul=e2m1,acc=e3m2,out=e2m1", "relu6", (("1.25",),), (0, 1, 1, 1)),
 ]
 
 
-@pytest.mark.parametrize("grid,arith,act,inputs,free", CASES)
-def test_kernel_equals_slow_twin_on_whole_grids(grid, arith, act, inputs, free):
-    spec = one_hidden_spec(1, act=act, inputs=inputs, free=free, fixed=None if free is None else {"L2.b": ["0"]})
-    p = NetworkSpec.from_dict(spec).build(get_format(grid))
+@pytest.mark.parametrize("arith,act,inputs,occur", CASES)
+def test_kernel_equals_slow_twin_on_whole_grids(arith, act, inputs, occur):
+    p = NetworkSpec.from_dict(one_hidden_spec(1, act=act, inputs=inputs, free=W3, fixed={"L2.b": ["0"]})
+                              ).build(get_format("e2m1"))
     vals = p.fmt.values_fraction()
     digits = list(itertools.product(range(len(vals)), repeat=len(p.free)))
+    assert len(digits) == 15**3
     tot, deferred = _compare(p, arith, digits, vals)
-    assert deferred < len(digits)  # most points decided by the kernel
+    assert deferred < len(digits) // 4  # most points decided by the kernel
+    assert tuple(int(t > 0) for t in tot) == occur
 
 
-def test_overflow_and_underflow_cases_really_occur():
-    # e2m1 grid values times 28-ish inputs overflow e3m1fn (max 16) to NaN; 0.3 * 0.5 underflows e2m1's 0.5
-    p = NetworkSpec.from_dict(one_hidden_spec(1, inputs=(("20",),))).build(get_format("e2m1"))
-    vals = p.fmt.values_fraction()
-    digits = list(itertools.product(range(len(vals)), repeat=4))[::7]
-    tot, _ = _compare(p, "rounded:e3m1fn", digits, vals)
-    assert tot[0] > 0  # nonfinite
-    tot, _ = _compare(p, "rounded:e4m3fn", digits, vals)
-    assert tot[0] == 0
+def _flags_at(p, arith, point):
+    vals = [Fraction(v) for v in point]
+    data = rk.prepare(p, parse_arith(arith), vals)
+    return int(rk.flags(data, np.arange(len(vals), dtype=np.int64).reshape(1, -1), np.array([float(v) for v in vals]))[0])
+
+
+def test_underflow_and_overflow_points_by_hand():
+    """Points whose verdicts are derived by hand (free order: w, b, v, c)."""
+    x03 = NetworkSpec.from_dict(one_hidden_spec(1, inputs=(("0.3",),))).build(get_format("e2m1"))
+    # 0.3 -> 1/2; 1/2 * 1/2 = 1/4, a tie between 0 and 1/2 -> 0: the rounded pre-activation sits on relu's
+    # kink (exact: 0.15 > 0), so touched_rounded and flips; AD takes relu'(0) = 0, DP(w) = v x = 0.3
+    assert _flags_at(x03, "rounded:e2m1", ("0.5", "0", "1", "0")) == rk.TOUCHED | rk.FLIPS | rk.WRONG
+    # the same with v = 0: the branch still flips, but the gradient w.r.t. w and b is 0 either way
+    assert _flags_at(x03, "rounded:e2m1", ("0.5", "0", "0", "0")) == rk.TOUCHED | rk.FLIPS
+    x20 = NetworkSpec.from_dict(one_hidden_spec(1, inputs=(("20",),))).build(get_format("e2m1"))
+    # e4m3fn (max 448): 6 * 20 + 6 = 126 -> 128, then 6 * 128 = 768 overflows to NaN
+    assert _flags_at(x20, "rounded:e4m3fn", ("6", "6", "6", "0")) == rk.NONFINITE
+    assert _flags_at(x20, "rounded:e4m3fn", ("1", "0", "1", "0")) == 0
+    # e2m1 saturates: 6 * 20 -> 6, nothing is nonfinite
+    assert _flags_at(x20, "rounded:e2m1", ("6", "6", "6", "6")) == 0
+    # an fp32 overflow on the output bias add (2^127 + 2^127) is inf, and stays inf through out = e2m1
+    x1 = NetworkSpec.from_dict(one_hidden_spec(1, inputs=(("1",),))).build(get_format("bf16"))
+    assert _flags_at(x1, "rounded:mul=bf16,acc=fp32,out=e2m1", ("0", "1", str(2**127), str(2**127))) == rk.NONFINITE
+    # the exact model's touched points (w x + b = 0) are deferred to the slow path
+    assert _flags_at(x20, "rounded:e4m3fn", ("1", "-20", "1", "0")) == rk.DEFER
+
+
+def test_kernel_equals_slow_twin_near_fp32_overflow():
+    """Every point of a grid of huge bf16 values: fp32 sums overflow to inf in the loop and on the bias."""
+    p = NetworkSpec.from_dict(one_hidden_spec(1, inputs=(("1",),))).build(get_format("bf16"))
+    vals = [Fraction(0), Fraction(1), Fraction(-1), Fraction(2**127), Fraction(3 * 2**126), -Fraction(2**127)]
+    assert set(vals) <= set(p.fmt.values_fraction())
+    tot, _ = _compare(p, "rounded:mul=bf16,acc=fp32,out=e2m1", list(itertools.product(range(6), repeat=4)), vals)
+    assert tot[0] > 0
 
 
 @pytest.mark.parametrize("grid,arith", [("e4m3fn", "rounded:e4m3fn"), ("bf16", "rounded:bf16"),
@@ -98,7 +134,7 @@ def test_kernel_declines_out_of_scope_problems():
     assert "dense hidden layer" in rk.prepare(p, parse_arith("rounded:e2m1"), p.fmt.values_fraction())
     q = NetworkSpec.from_dict(one_hidden_spec(1)).build(get_format("e2m1"))
     assert "acc" in rk.prepare(q, parse_arith("rounded:mul=e2m1,acc=exact,out=e2m1"), q.fmt.values_fraction())
-    r = count_rounded(p, parse_arith("rounded:e2m1"), max_seconds=None)
+    r = count_rounded(p, parse_arith("rounded:e2m1"), sample=20, max_seconds=None)  # 15^6 points in all
     assert r.extra["rounded"]["method"] == "slow exact path" and r.extra["rounded"]["deferred"] == 0
 
 

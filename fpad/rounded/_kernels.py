@@ -193,8 +193,9 @@ def _finish(r, top, over):
 @njit(cache=True)
 def round_pair(h, lo, rnd, which):
     """RN of the exact h + lo (h = fl(h + lo)) into rounding ``which`` (0 mul, 1 acc, 2 out) of
-    the table ``rnd`` (rows: kind, p, emin, top, over; kind 0 = exact, only where h is exact)."""
-    if rnd[which, 0] == 0.0:
+    the table ``rnd`` (rows: kind, p, emin, top, over; kind 0 = exact, only where h is exact).
+    inf and NaN (an F2 overflow on the bias add) stay what they are, as in Rounding."""
+    if rnd[which, 0] == 0.0 or not math.isfinite(h):
         return h
     return _finish(_rn(h, lo, int(rnd[which, 1]), int(rnd[which, 2])), rnd[which, 3], rnd[which, 4])
 
