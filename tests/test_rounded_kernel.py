@@ -76,6 +76,7 @@ def test_kernel_equals_slow_twin_on_whole_grids(arith, act, inputs, occur):
 
 def _flags_at(p, arith, point):
     vals = [Fraction(v) for v in point]
+    assert set(vals) <= set(p.fmt.values_fraction())
     data = rk.prepare(p, parse_arith(arith), vals)
     return int(rk.flags(data, np.arange(len(vals), dtype=np.int64).reshape(1, -1), np.array([float(v) for v in vals]))[0])
 
@@ -92,13 +93,15 @@ def test_underflow_and_overflow_points_by_hand():
     # e4m3fn (max 448): 6 * 20 + 6 = 126 -> 128, then 6 * 128 = 768 overflows to NaN
     assert _flags_at(x20, "rounded:e4m3fn", ("6", "6", "6", "0")) == rk.NONFINITE
     assert _flags_at(x20, "rounded:e4m3fn", ("1", "0", "1", "0")) == 0
-    # e2m1 saturates: 6 * 20 -> 6, nothing is nonfinite
+    # e2m1 saturates: the input 20 -> 6, 6 * 6 -> 6, every sum -> 6; nothing is nonfinite
     assert _flags_at(x20, "rounded:e2m1", ("6", "6", "6", "6")) == 0
     # an fp32 overflow on the output bias add (2^127 + 2^127) is inf, and stays inf through out = e2m1
     x1 = NetworkSpec.from_dict(one_hidden_spec(1, inputs=(("1",),))).build(get_format("bf16"))
     assert _flags_at(x1, "rounded:mul=bf16,acc=fp32,out=e2m1", ("0", "1", str(2**127), str(2**127))) == rk.NONFINITE
-    # the exact model's touched points (w x + b = 0) are deferred to the slow path
-    assert _flags_at(x20, "rounded:e4m3fn", ("1", "-20", "1", "0")) == rk.DEFER
+    # the exact model's touched points (w x + b = 1.5 - 1.5 = 0) are deferred to the slow path
+    x15 = NetworkSpec.from_dict(one_hidden_spec(1, inputs=(("1.5",),))).build(get_format("e2m1"))
+    assert _flags_at(x15, "rounded:e4m3fn", ("1", "-1.5", "1", "0")) == rk.DEFER
+    assert _flags_at(x15, "rounded:e4m3fn", ("1", "-1", "1", "0")) == 0
 
 
 def test_kernel_equals_slow_twin_near_fp32_overflow():

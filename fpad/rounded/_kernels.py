@@ -28,6 +28,7 @@ Why every decision is exact (round to nearest, no fastmath):
   (p(F) <= 52; at a power of two the finer spacing below is still 2^28 ulps wide). Then overflow:
   a magnitude above F's largest value after rounding with unbounded exponent overflows, as in
   :class:`fpad.rounded.arith.Rounding`. For fp64 (p = 53) the rule returns s = RN53 itself.
+  inf and NaN (an F2 overflow on the bias add) pass through later roundings unchanged, as there.
 * **Activations** ``rho(x) = (a x + d) / C`` on each piece, integers a, d, C = 2^sh c: ``a x`` is
   exact (bits(a) + p3 <= 53), ``a x + d`` a TwoSum pair, ``/ 2^sh`` exact; for c > 1
   (hardsigmoid's 1/6, leaky_relu's 1/100) :func:`_rn_ratio` takes the nearest F value c0 of the
