@@ -78,7 +78,8 @@ def _flags_at(p, arith, point):
     vals = [Fraction(v) for v in point]
     assert set(vals) <= set(p.fmt.values_fraction())
     data = rk.prepare(p, parse_arith(arith), vals)
-    return int(rk.flags(data, np.arange(len(vals), dtype=np.int64).reshape(1, -1), np.array([float(v) for v in vals]))[0])
+    row = np.arange(len(vals), dtype=np.int64).reshape(1, -1)  # the point itself: value j of parameter j
+    return int(rk.flags(data, row, np.array([float(v) for v in vals]))[0])
 
 
 def test_underflow_and_overflow_points_by_hand():

@@ -163,26 +163,27 @@ def count_rounded(problem, arith: Arith, *, sample: int | None = None, seed: int
     data = _rk.prepare(problem, arith, vals) if kernel is not False else "slow path asked for"
     if isinstance(data, str) and kernel:
         raise FpadError(f"the rounded kernel does not apply: {data}")
-    # the budget: time a few points first (slow path: exact classifications; kernel: a block of
-    # points, the exact-model touched ones among them decided by the slow path)
-    probe = [[(7 * j + 3 * i) % m for j in range(k)] for i in range(min(n, 8 if isinstance(data, str) else 2048))]
-    if not isinstance(data, str):
-        _rk.flags(data, np.array(probe[:1], dtype=np.int64), np.array([float(v) for v in vals]))  # compile / load
-    tp = time.perf_counter()
-    if isinstance(data, str):
-        for row in probe:
-            classify_rounded(problem, [vals[d] for d in row], arith, nodes)
-    else:
-        f = _rk.flags(data, np.array(probe, dtype=np.int64), np.array([float(v) for v in vals]))
-        for row in np.array(probe)[(f & _rk.DEFER) != 0].tolist():
-            classify_rounded(problem, [vals[d] for d in row], arith, nodes)
-    rate = len(probe) / max(time.perf_counter() - tp, 1e-9)
-    if max_seconds is not None and n / rate > max_seconds:
-        what = f"grid of {m}^{k} points" if sample is None else f"sample of {n:,} points"
-        raise FpadError(f"{what} under --arith {arith.spec} would take about {n / rate:,.0f} s at the measured "
-                        f"{rate:,.0f} points/s (every point decided exactly), over "
-                        f"--max-seconds {max_seconds:g}; use --sample N with N up to about "
-                        f"{max(1, int(rate * max_seconds)):,}, or a larger --max-seconds")
+    if max_seconds is not None:  # the budget: time a few points first (slow path: exact
+        # classifications; kernel: a block of points, the exact-model touched ones among them
+        # decided by the slow path)
+        probe = [[(7 * j + 3 * i) % m for j in range(k)] for i in range(min(n, 8 if isinstance(data, str) else 2048))]
+        if not isinstance(data, str):
+            _rk.flags(data, np.array(probe[:1], dtype=np.int64), np.array([float(v) for v in vals]))  # compile / load
+        tp = time.perf_counter()
+        if isinstance(data, str):
+            for row in probe:
+                classify_rounded(problem, [vals[d] for d in row], arith, nodes)
+        else:
+            f = _rk.flags(data, np.array(probe, dtype=np.int64), np.array([float(v) for v in vals]))
+            for row in np.array(probe)[(f & _rk.DEFER) != 0].tolist():
+                classify_rounded(problem, [vals[d] for d in row], arith, nodes)
+        rate = len(probe) / max(time.perf_counter() - tp, 1e-9)
+        if n / rate > max_seconds:
+            what = f"grid of {m}^{k} points" if sample is None else f"sample of {n:,} points"
+            raise FpadError(f"{what} under --arith {arith.spec} would take about {n / rate:,.0f} s at the measured "
+                            f"{rate:,.0f} points/s (every point decided exactly), over "
+                            f"--max-seconds {max_seconds:g}; use --sample N with N up to about "
+                            f"{max(1, int(rate * max_seconds)):,}, or a larger --max-seconds")
     if sample is None:
         points = itertools.product(vals, repeat=k)
     else:
