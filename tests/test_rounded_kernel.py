@@ -142,6 +142,15 @@ def test_kernel_declines_out_of_scope_problems():
     assert r.extra["rounded"]["method"] == "slow exact path" and r.extra["rounded"]["deferred"] == 0
 
 
+@pytest.mark.parametrize("kernel", [True, False])
+def test_budget_refusal_names_the_measured_rate(kernel):
+    from fpad.errors import FpadError
+
+    p = NetworkSpec.from_dict(one_hidden_spec(1)).build(get_format("e2m1"))
+    with pytest.raises(FpadError, match=r"grid of 15\^4 points under --arith .* would take about .* use --sample N"):
+        count_rounded(p, parse_arith("rounded:e2m1"), max_seconds=1e-9, kernel=kernel)
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.integers(1, 3), st.sampled_from(["relu", "relu6", "hardsigmoid", "leaky_relu", "abs"]),
        st.sampled_from(["rounded:e2m1", "rounded:e4m3fn", "rounded:bf16", "rounded:e4m3fn/fp32", "rounded:e3m2"]),
