@@ -151,9 +151,10 @@ def test_budget_refusal_names_the_measured_rate(kernel):
         count_rounded(p, parse_arith("rounded:e2m1"), max_seconds=1e-9, kernel=kernel)
 
 
-@settings(max_examples=25, deadline=None)
-@given(st.integers(1, 3), st.sampled_from(["relu", "relu6", "hardsigmoid", "leaky_relu", "abs"]),
-       st.sampled_from(["rounded:e2m1", "rounded:e4m3fn", "rounded:bf16", "rounded:e4m3fn/fp32", "rounded:e3m2"]),
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.sampled_from(["relu", "relu6", "hardsigmoid", "leaky_relu", "abs", "hardtanh:-1/3:1/3"]),
+       st.sampled_from(["rounded:e2m1", "rounded:e4m3fn", "rounded:bf16", "rounded:e4m3fn/fp32", "rounded:e3m2",
+                        "rounded:e3m1fn", "rounded:mul=e5m2,acc=fp16,out=e5m2", "rounded:mul=exact,acc=e3m2,out=e2m1"]),
        st.lists(st.fractions(-4, 4, max_denominator=20), min_size=1, max_size=4), st.integers(1, 2),
        st.integers(0, 2**31))
 def test_kernel_equals_slow_twin_on_random_nets(width, act, arith, xs, batch, seed):
