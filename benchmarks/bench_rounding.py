@@ -1,6 +1,6 @@
 """Rounding throughput float64 -> e4m3fn / bf16: fpad's numba kernel vs ml_dtypes casts.
 
-Run: python benchmarks/bench_rounding.py [--n 10000000] [--repeat 3]
+Run: python benchmarks/bench_rounding.py [--n 10000000] [--repeat 3] [--part all|casts|rounded]
 
 For each format it measures, in the same run and on the same inputs (best of --repeat):
   fpad        Format.round's parallel kernel, float64 in, float64 out, ONE rounding;
@@ -15,6 +15,13 @@ against an exact Fraction twin in tests/test_formats.py), on two input sets:
   random      log-uniform magnitudes over the format's normal range, random signs;
   near-ties   midpoints between adjacent values moved by a random relative offset below 2^-30
               (inside float32's rounding error: where double rounding bites).
+
+Part ``rounded``: per-point rounded counts (``count_rounded``, arithmetic rounded:e4m3fn) of a
+one-hidden-layer ReLU net (4 inputs, widths --rounded-widths, parameters uniform over e4m3fn's
+values in [-1, 1]), timed end to end in the same run: the compiled kernel (fpad.rounded._kernels,
+the exact model's touched points deferred to the slow path and included in its time) on
+--kernel-points sampled points, the slow exact path on --slow-points; points/s and their ratio.
+Both count exactly; the counts of the two samples are printed as a check, not compared.
 """
 
 from __future__ import annotations
@@ -26,6 +33,31 @@ import ml_dtypes
 import numpy as np
 
 from fpad.formats import get_format, round_array, round_array_serial, round_codes_array
+
+
+def _rounded_rates(widths, n_kernel: int, n_slow: int, seed: int):
+    from fractions import Fraction
+
+    from fpad.network import NetworkSpec
+    from fpad.rounded.arith import parse_arith
+    from fpad.rounded.count import count_rounded
+    from fpad.sweeps import one_hidden_spec
+
+    a = parse_arith("rounded:e4m3fn")
+    for width in widths:
+        p = NetworkSpec.from_dict(one_hidden_spec(width, inputs=(("0.3", "-1.7", "2.2", "0.9"),))
+                                  ).build(get_format("e4m3fn"))
+        rate, got = {}, {}
+        count_rounded(p, a, sample=8, max_seconds=None, value_range=Fraction(1), kernel=True)  # compile / load
+        for label, n, kernel in (("kernel", n_kernel, True), ("slow", n_slow, False)):
+            t0 = time.perf_counter()
+            r = count_rounded(p, a, sample=n, seed=seed, max_seconds=None, value_range=Fraction(1), kernel=kernel)
+            rate[label] = n / (time.perf_counter() - t0)
+            got[label] = r.extra["rounded"]
+        print(f"rounded:e4m3fn relu width {width:3} ({len(p.free)} params) points/s: kernel {rate['kernel']:10,.0f}"
+              f" ({n_kernel:,} points, {got['kernel']['deferred']} deferred)  slow {rate['slow']:8,.0f}"
+              f" ({n_slow:,} points) | kernel / slow = {rate['kernel'] / rate['slow']:.0f}x"
+              f" | flips {got['kernel']['flips']} of {n_kernel:,}, {got['slow']['flips']} of {n_slow:,}")
 
 
 def _inputs(f, n, rng):
@@ -60,7 +92,15 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=10_000_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--part", choices=("all", "casts", "rounded"), default="all")
+    ap.add_argument("--rounded-widths", type=lambda t: [int(v) for v in t.split(",")], default=[1, 16])
+    ap.add_argument("--kernel-points", type=int, default=100_000)
+    ap.add_argument("--slow-points", type=int, default=500)
     args = ap.parse_args(argv)
+    if args.part in ("all", "rounded"):
+        _rounded_rates(args.rounded_widths, args.kernel_points, args.slow_points, args.seed)
+    if args.part == "rounded":
+        return
     rng = np.random.default_rng(args.seed)
     for name, mlt in [("e4m3fn", ml_dtypes.float8_e4m3fn), ("bf16", ml_dtypes.bfloat16)]:
         f = get_format(name)

@@ -119,7 +119,10 @@ def run_count(args) -> int:
 
 
 def _count_rounded(problem, arith, args, max_s):
-    """--arith rounded:...: every point decided by the slow exact path (no kernel, no store)."""
+    """--arith rounded:...: every point decided exactly, one at a time (no store): by the compiled
+    kernel (fpad.rounded._kernels) for one-hidden-layer dense nets with an identity output and
+    reduce "sum", the exact model's touched points deferred to the slow exact path; by the slow
+    path alone otherwise (the result's extra["rounded"] says which, and why)."""
     if args.line or args.dask or args.method != "auto":
         raise FpadError("--arith rounded:... counts every grid point, or --sample N points, one at a time; "
                         "it takes no --line, --dask or --method")

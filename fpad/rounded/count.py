@@ -18,8 +18,9 @@ deterministic function of w. Counted, each exactly:
   counts above (they are still classified by the exact model).
 
 The exact-model counts (touched, ndf, inc, clarke_ok) of the same points come from the exact
-oracle (:func:`fpad.oracle.classify`). Everything here is the slow exact path, a point at a time;
-there is no compiled kernel for rounded arithmetic yet, so large grids are sampled.
+oracle (:func:`fpad.oracle.classify`). Everything in this module is the slow exact path, a point at a time.
+The compiled twin, :mod:`fpad.rounded._kernels`, decides the points of one-hidden-layer dense
+networks and defers the exact model's touched points here.
 """
 
 from __future__ import annotations
@@ -30,9 +31,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from types import SimpleNamespace
 
+import numpy as np
+
 from fpad import interrupt, ops, oracle
 from fpad.errors import FpadError
 from fpad.rounded.arith import EXACT, Arith
+from fpad.rounded import _kernels as _rk
 from fpad.rounded.forward import Pass, forward
 
 ROUNDED_KEYS = ("touched_rounded", "flips", "ad_branch_wrong", "nonfinite")
@@ -116,14 +120,30 @@ def classify_rounded(problem, free_values, arith: Arith, nodes=None) -> PointVer
     return PointVerdict(ex, False, _touched(nodes, r), _pattern(nodes, r) != _pattern(nodes, e), wrong)
 
 
+def _grid_digits(m: int, k: int, start: int, size: int) -> np.ndarray:
+    """Rows ``start .. start + size - 1`` of the grid in itertools.product order (first parameter
+    the most significant digit), as value indices."""
+    if m ** k >= 2**62:
+        raise FpadError(f"a grid of {m}^{k} points cannot be enumerated; use --sample N")
+    idx = np.arange(start, start + size, dtype=np.int64)
+    out = np.empty((size, k), dtype=np.int64)
+    for j in range(k - 1, -1, -1):
+        idx, out[:, j] = np.divmod(idx, m)
+    return out
+
+
 def count_rounded(problem, arith: Arith, *, sample: int | None = None, seed: int = 0, level: float = 0.95,
-                  max_seconds: float | None = 3600.0, progress=None, value_range: Fraction | None = None):
+                  max_seconds: float | None = 3600.0, progress=None, value_range: Fraction | None = None,
+                  kernel: bool | None = None):
     """Exact-model and rounded counts over the whole grid, or over ``sample`` uniform points (a
     labelled estimate). Returns a :class:`fpad.results.CountResult` whose ``extra["rounded"]``
     holds the rounded counts and ``arith``. ``value_range=r`` restricts every free parameter to
     the format's values in [-r, r] (``M`` itself otherwise; the restriction is recorded): uniform
     draws from all of M put most points beyond any trained network's scale, where the rounded pass
-    simply overflows."""
+    simply overflows. ``kernel``: None uses the compiled kernel (:mod:`fpad.rounded._kernels`)
+    where it applies and the slow path otherwise, False the slow path only, True the kernel or an
+    error; ``extra["rounded"]`` records the ``method`` and how many points the kernel ``deferred``
+    to the slow path (the exact model's touched points)."""
     from fpad.estimate import clopper_pearson, sample_digits, sample_interval
     from fpad.results import count_result
     from fpad.sweeps import exact_str
@@ -140,28 +160,38 @@ def count_rounded(problem, arith: Arith, *, sample: int | None = None, seed: int
     if n < 1:
         raise FpadError(f"--sample needs a positive number of points, got {n}")
     nodes = _live_nodes(problem)
-    # the budget: time a few points first (every point is a slow exact classification)
-    probe = [[vals[(7 * j + 3 * i) % m] for j in range(k)] for i in range(min(n, 8))]
-    tp = time.perf_counter()
-    for pt in probe:
-        classify_rounded(problem, pt, arith, nodes)
-    rate = len(probe) / max(time.perf_counter() - tp, 1e-9)
-    if max_seconds is not None and n / rate > max_seconds:
-        what = f"grid of {m}^{k} points" if sample is None else f"sample of {n:,} points"
-        raise FpadError(f"{what} under --arith {arith.spec} would take about {n / rate:,.0f} s at the measured "
-                        f"{rate:,.0f} points/s (rounded arithmetic is decided point by point, exactly), over "
-                        f"--max-seconds {max_seconds:g}; use --sample N with N up to about "
-                        f"{max(1, int(rate * max_seconds)):,}, or a larger --max-seconds")
+    data = _rk.prepare(problem, arith, vals) if kernel is not False else "slow path asked for"
+    if isinstance(data, str) and kernel:
+        raise FpadError(f"the rounded kernel does not apply: {data}")
+    if max_seconds is not None:  # the budget: time a few points first (slow path: exact
+        # classifications; kernel: a block of points, the exact-model touched ones among them
+        # decided by the slow path)
+        probe = [[(7 * j + 3 * i) % m for j in range(k)] for i in range(min(n, 8 if isinstance(data, str) else 2048))]
+        if not isinstance(data, str):
+            _rk.flags(data, np.array(probe[:1], dtype=np.int64), np.array([float(v) for v in vals]))  # compile / load
+        tp = time.perf_counter()
+        if isinstance(data, str):
+            for row in probe:
+                classify_rounded(problem, [vals[d] for d in row], arith, nodes)
+        else:
+            f = _rk.flags(data, np.array(probe, dtype=np.int64), np.array([float(v) for v in vals]))
+            for row in np.array(probe)[(f & _rk.DEFER) != 0].tolist():
+                classify_rounded(problem, [vals[d] for d in row], arith, nodes)
+        rate = len(probe) / max(time.perf_counter() - tp, 1e-9)
+        if n / rate > max_seconds:
+            what = f"grid of {m}^{k} points" if sample is None else f"sample of {n:,} points"
+            raise FpadError(f"{what} under --arith {arith.spec} would take about {n / rate:,.0f} s at the measured "
+                            f"{rate:,.0f} points/s (every point decided exactly), over "
+                            f"--max-seconds {max_seconds:g}; use --sample N with N up to about "
+                            f"{max(1, int(rate * max_seconds)):,}, or a larger --max-seconds")
     if sample is None:
         points = itertools.product(vals, repeat=k)
     else:
         # the engine's sampling by coordinates: each parameter an independent uniform digit
         points = ([vals[d] for d in row] for row in sample_digits(m, k, n, seed).tolist())
     c = dict(touched=0, ndf=0, inc=0, clarke_ok=0, **{key: 0 for key in ROUNDED_KEYS})
-    for j, pt in enumerate(points):
-        if j % 256 == 0:
-            interrupt.check()
-        v = classify_rounded(problem, list(pt), arith, nodes)
+
+    def add(v: PointVerdict):
         ex = v.exact
         c["touched"] += ex.is_touched
         c["ndf"] += ex.ndf
@@ -171,11 +201,38 @@ def count_rounded(problem, arith: Arith, *, sample: int | None = None, seed: int
         c["touched_rounded"] += v.touched_rounded
         c["flips"] += v.flips
         c["ad_branch_wrong"] += v.ad_branch_wrong
-        if progress and j % 1000 == 999:
-            progress(j + 1, n)
+
+    deferred = 0
+    if isinstance(data, str):
+        for j, pt in enumerate(points):
+            if j % 256 == 0:
+                interrupt.check()
+            add(classify_rounded(problem, list(pt), arith, nodes))
+            if progress and j % 1000 == 999:
+                progress(j + 1, n)
+    else:
+        fvals = np.array([float(v) for v in vals])  # exact: values of a format
+        chunk = 1 << 16
+        for start in range(0, n, chunk):
+            interrupt.check()
+            size = min(chunk, n - start)
+            digits = (_grid_digits(m, k, start, size) if sample is None else sample_digits(m, k, size, seed, start))
+            f = _rk.flags(data, digits, fvals)
+            done = (f & _rk.DEFER) == 0
+            for key, bit in (("nonfinite", _rk.NONFINITE), ("touched_rounded", _rk.TOUCHED), ("flips", _rk.FLIPS),
+                             ("ad_branch_wrong", _rk.WRONG)):
+                c[key] += int(np.count_nonzero(done & ((f & bit) != 0)))
+            for row in digits[~done].tolist():  # exact-model touched points: the oracle decides
+                add(classify_rounded(problem, [vals[d] for d in row], arith, nodes))
+                deferred += 1
+            if progress:
+                progress(start + size, n)
     rounded = {"arith": arith.spec, "inputs": f"rounded to {arith.out.name} first",
                "values": "all of M" if value_range is None else f"M in [-{value_range}, {value_range}] ({m} values)",
-               **{key: c[key] for key in ROUNDED_KEYS}}
+               **{key: c[key] for key in ROUNDED_KEYS},
+               "method": "slow exact path" if isinstance(data, str) else "kernel", "deferred": deferred}
+    if isinstance(data, str):
+        rounded["kernel_not_used"] = data
     ci = None
     extra = {"rounded": rounded}
     if sample is not None:
