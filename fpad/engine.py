@@ -59,6 +59,11 @@ _NO_CALIBRATION_POINTS = 1 << 15
 # rate is not dominated by timer resolution or a one-off warm-up.
 _CALIBRATION_SECONDS = 0.25
 _CALIBRATION_CAP = 1 << 20
+# ... and until it holds this many points (or takes 8x as long): a probe of a few hundred points
+# that happens to hold one point for the exact slow path (the first one also pays its warm-up)
+# is not representative. Stopping at the first probe over the time threshold selected exactly
+# those: a 1-16-16-1 e5m2 sample was refused as 30 min at 552 points/s; it runs at 1.2e4.
+_CALIBRATION_MIN_POINTS = 1 << 12
 # fpad.enumerate's kernels take ranges of flat point indices as int64, below 2^62 (its
 # _INDEX_LIMIT); points beyond it go to them by their coordinates (classify_points).
 _KERNEL_INDEX_LIMIT = 1 << 62
@@ -378,8 +383,8 @@ def measure_rate(compiled, plan: Plan) -> float:
     """Points per second of this plan's own chunk function, timed on representative points.
 
     A one-point warm-up first (numba compilation or cache load), then samples growing fourfold
-    until one takes ``_CALIBRATION_SECONDS`` or covers ``_CALIBRATION_CAP`` points (or the
-    whole work).
+    until one takes ``_CALIBRATION_SECONDS`` and holds ``_CALIBRATION_MIN_POINTS`` points, takes
+    8x that time, or covers ``_CALIBRATION_CAP`` points (or the whole work).
     """
     fn, args, _ = plan.probe(1)
     fn(compiled, *args)
@@ -390,7 +395,8 @@ def measure_rate(compiled, plan: Plan) -> float:
         t = time.perf_counter()
         fn(compiled, *args)
         dt = time.perf_counter() - t
-        if dt >= _CALIBRATION_SECONDS or n >= min(_CALIBRATION_CAP, plan.work):
+        if (dt >= _CALIBRATION_SECONDS and n >= _CALIBRATION_MIN_POINTS) or dt >= 8 * _CALIBRATION_SECONDS \
+                or n >= min(_CALIBRATION_CAP, plan.work):
             return points / max(dt, 1e-9)
         n *= 4
 

@@ -40,7 +40,7 @@ def rounded_sweep(formats=("e4m3fn", "bf16"), widths=None, ariths=ARITHS, sample
         fmt = get_format(f)
         for width in widths:
             p = NetworkSpec.from_dict(rounded_network(width)).build(fmt)
-            n = samples or (300 if quick else (400 if width <= 16 else 150))
+            n = samples or (300 if quick else (100_000 if width <= 16 else 5000))
             for a in ariths:
                 _say(progress, f"rounded: width {width} over {f}, {a}, {n} points")
                 r = count_rounded(p, parse_arith(a), sample=n, seed=seed, max_seconds=None, value_range=VALUE_RANGE)
