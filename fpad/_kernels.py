@@ -243,7 +243,7 @@ def _eval_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, 
     return val[n], err[n], 0  # PARAM / CONST: set by the caller
 
 
-@njit(cache=True)
+@njit(inline="always")
 def _store_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr, kinks, kerr, sptr,
              slopes, serr, icpt, ierr):
     """:func:`_eval_x` written into val[n], err[n]; returns the node's state."""
