@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, vectorize
 
 # op codes (same numbering as fpad.graph)
 PARAM, CONST, LIN, MUL, ACT, MAX = range(6)
@@ -137,6 +137,18 @@ def _add(a, ea, b, eb):
     if ea == 0.0 and eb == 0.0:
         return s, r
     return s, _up(_up(ea + eb) + r)
+
+
+@vectorize(["float64(float64, float64, float64)"], cache=True)
+def prod_residual(a, b, p):
+    """|a*b - p| for p = fl(a*b), elementwise (:func:`_prod_rerr`: exact in its range)."""
+    return _prod_rerr(a, b, p)
+
+
+@vectorize(["float64(float64, float64)"], cache=True)
+def sum_residual(a, b):
+    """|a + b - fl(a + b)|, elementwise, exact (TwoSum, :func:`_add`)."""
+    return _add(a, 0.0, b, 0.0)[1]
 
 
 @njit(cache=True)

@@ -59,6 +59,15 @@ but visits far fewer points. It combines four exact reductions, each proven belo
    g_0); and at an ndf point AD = g_0 + sigma p a lies in the segment [g_-, g_+] iff the proxy p
    lies between D^- and D^+ (inclusive). Points hit by two or more nodes go to the oracle
    (:func:`fpad.oracle.classify_program`). The work is |M|^(k-1) evaluations instead of |M|^k.
+   They run in float64 over all ``rest`` at once (numpy) as a *filter*: with every nonzero constant
+   and value of M in [2^-300, 2^300] (else the rational loop runs), no product underflows or
+   overflows and every rounding is within u = 2^-53 relative (a sum that lands below 2^-1022 is
+   exact), so with n terms |b_float - b| <= (n + 6) u ((|kappa| + sum |terms|) / |beta| +
+   |b_float|) (conversions of the rational constants included) + 2^-1075 (a quotient below
+   2^-1022). The filter keeps the values of M within 2^-40 (>= (n + 6) u for n < 8000) times that
+   bracket plus 2^-1000 of b_float, and confirms each in exact rationals (a non-finite b_float
+   is solved exactly). So no hit is lost and none is invented: the same hits as the rational loop
+   (:meth:`_Counter._bias_hits_reference`, the slow twin; tests compare the two).
 
 Blocks that none of 3-4 reduces are counted by brute force: the compiled kernel of
 :mod:`fpad.enumerate` (blocks up to :data:`KERNEL_LIMIT` points). :func:`structured_count` returns ``None`` when no reduction applies at all
@@ -79,6 +88,9 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
+
+from fpad import _kernels as K
 from fpad.enumerate import count_exhaustive
 from fpad import ops
 from fpad.graph import Program
@@ -88,6 +100,8 @@ from fpad.results import CountResult, count_result
 
 # Bias solving enumerates |M|^(k-1) "rest" points in Python (about 1e5-1e6 per second).
 SOLVE_LIMIT = 3_000_000
+# Lemma B's float64 filter is proven for constants and values of M in this range (module docstring).
+_FILTER_MIN, _FILTER_MAX = Fraction(1, 2**300), Fraction(2**300)
 # Brute force with the compiled kernel inside a structured run (a few seconds at most); larger
 # blocks make structured counting decline, so the engine's exhaustive path (with its budget check,
 # progress store and chunks) handles them.
@@ -383,16 +397,7 @@ class _Counter:
             leaf_data.append((i, c0, terms, lin[b], act.kinks, block.leaves[i], hull_ok))
         touched = ndf = inc = clarke = 0
         w = list(values)
-        for point in itertools.product(self.Mvals, repeat=len(rest)):
-            hits: dict[Fraction, list] = {}
-            for i, c0, terms, beta, kinks, sigma, hull_ok in leaf_data:
-                f = c0
-                for j, c in terms:
-                    f += c * point[j]
-                for k, kappa in enumerate(kinks):
-                    bb = (kappa - f) / beta
-                    if bb in self.Mset:
-                        hits.setdefault(bb, []).append((sigma, hull_ok[k]))
+        for point, hits in self._bias_hits(leaf_data, len(rest)):
             for bb, hs in hits.items():
                 touched += 1
                 if len(hs) == 1:  # K = 1: decided by Lemma B
@@ -410,6 +415,84 @@ class _Counter:
                 clarke += r.ndf and r.clarke_ok
         N = self.M ** len(block.free)
         return BlockCounts(N, touched, ndf, inc, clarke, "bias-solve")
+
+    def _bias_hits_reference(self, leaf_data, n_rest):
+        """(rest point, {b: [(sigma, hull_ok) per node on a kink there]}) for every rest point with
+        a hit, in exact rationals: the slow twin of :meth:`_bias_hits`."""
+        for point in itertools.product(self.Mvals, repeat=n_rest):
+            hits: dict[Fraction, list] = {}
+            for _, c0, terms, beta, kinks, sigma, hull_ok in leaf_data:
+                f = c0 + sum(c * point[j] for j, c in terms)
+                for k, kappa in enumerate(kinks):
+                    bb = (kappa - f) / beta
+                    if bb in self.Mset:
+                        hits.setdefault(bb, []).append((sigma, hull_ok[k]))
+            if hits:
+                yield point, hits
+
+    def _bias_hits(self, leaf_data, n_rest, chunk: int = 1 << 18):
+        """:meth:`_bias_hits_reference`'s hits, found by the float64 filter of Lemma B (module
+        docstring) over chunks of rest points and confirmed exactly; rest points in the same order."""
+        consts = [x for _, c0, terms, beta, kinks, _, _ in leaf_data for x in (c0, beta, *kinks, *(c for _, c in terms))]
+        if any(x != 0 and not _FILTER_MIN <= abs(x) <= _FILTER_MAX for x in consts) or \
+                max(abs(v) for v in self.Mvals) > _FILTER_MAX:
+            yield from self._bias_hits_reference(leaf_data, n_rest)  # outside the filter's proven range
+            return
+        mf = np.array([float(v) for v in self.Mvals])
+        order = np.argsort(mf, kind="stable")
+        sorted_mf = mf[order]
+        n_pts = self.M ** n_rest
+        for start in range(0, n_pts, chunk):
+            idx = np.arange(start, min(n_pts, start + chunk), dtype=np.int64)
+            digits = [(idx // self.M ** (n_rest - 1 - j)) % self.M for j in range(n_rest)]
+            found: dict[int, list] = {}  # chunk row -> [(leaf, kink, b when proven exactly, else None)]
+            for li, (_, c0, terms, beta, kinks, _, _) in enumerate(leaf_data):
+                # exact: every constant a float and every operation error-free (residual 0)
+                dyadic = all(Fraction(float(x)) == x for x in (c0, beta, *kinks, *(c for _, c in terms)))
+                f = np.full(idx.shape, float(c0))
+                mag = np.full(idx.shape, abs(float(c0)))
+                exact = np.full(idx.shape, dyadic)
+                for j, c in terms:
+                    x = mf[digits[j]]
+                    t = float(c) * x
+                    exact &= (K.prod_residual(float(c), x, t) == 0) & (K.sum_residual(f, t) == 0)
+                    f += t
+                    mag += np.abs(t)
+                bf = float(beta)
+                for k, kappa in enumerate(kinks):
+                    kf = float(kappa)
+                    with np.errstate(all="ignore"):
+                        d = kf - f
+                        b_fl = d / bf
+                        err = 2.0**-40 * ((abs(kf) + mag) / abs(bf) + np.abs(b_fl)) + 2.0**-1000
+                    bad = ~np.isfinite(b_fl) | ~np.isfinite(err)
+                    # d = kappa - f exactly: a quotient d / beta that is a float (every v in M is)
+                    # comes out of the division exactly, so b is in M iff b_fl is, with
+                    # b_fl * beta == d exactly (a product with a nonzero residual is not a float)
+                    ex = exact & ~bad & (K.sum_residual(kf, -f) == 0)
+                    pos = np.minimum(np.searchsorted(sorted_mf, np.where(bad, 0.0, b_fl)), self.M - 1)
+                    v = sorted_mf[pos]
+                    with np.errstate(all="ignore"):
+                        on = ex & (v == b_fl) & (v * bf == d) & (K.prod_residual(v, bf, v * bf) == 0)
+                    for r in np.flatnonzero(on).tolist():
+                        found.setdefault(r, []).append((li, k, self.Mvals[order[pos[r]]]))
+                    # otherwise the filter: the values of M within err of b_fl, confirmed in rationals
+                    lo = np.searchsorted(sorted_mf, np.where(bad, 0.0, b_fl - err), "left")
+                    hi = np.searchsorted(sorted_mf, np.where(bad, 0.0, b_fl + err), "right")
+                    for r in np.flatnonzero(~ex & (bad | (hi > lo))).tolist():
+                        found.setdefault(r, []).append((li, k, None))
+            for r in sorted(found):
+                point = tuple(self.Mvals[d[r]] for d in digits)
+                hits: dict[Fraction, list] = {}
+                for li, k, bb in found[r]:
+                    _, c0, terms, beta, kinks, sigma, hull_ok = leaf_data[li]
+                    if bb is None:
+                        bb = (kinks[k] - c0 - sum(c * point[j] for j, c in terms)) / beta
+                        if bb not in self.Mset:
+                            continue
+                    hits.setdefault(bb, []).append((sigma, hull_ok[k]))
+                if hits:
+                    yield point, hits
 
     # brute force
     def _brute(self, block: _Block, values) -> BlockCounts:
