@@ -434,8 +434,7 @@ class _Counter:
         """:meth:`_bias_hits_reference`'s hits, found by the float64 filter of Lemma B (module
         docstring) over chunks of rest points and confirmed exactly; rest points in the same order."""
         consts = [x for _, c0, terms, beta, kinks, _, _ in leaf_data for x in (c0, beta, *kinks, *(c for _, c in terms))]
-        if any(x != 0 and not _FILTER_MIN <= abs(x) <= _FILTER_MAX for x in consts) or \
-                max(abs(v) for v in self.Mvals) > _FILTER_MAX:
+        if any(x != 0 and not _FILTER_MIN <= abs(x) <= _FILTER_MAX for x in consts + list(self.Mvals)):
             yield from self._bias_hits_reference(leaf_data, n_rest)  # outside the filter's proven range
             return
         mf = np.array([float(v) for v in self.Mvals])
