@@ -273,7 +273,7 @@ def compile_problem(problem, semantics=ops.EXACT) -> Compiled:
              for i in kn]
     key_kind, key_node = _memo_key(f, set(kn))
 
-    P = K.Nodes(f.op, f.aptr, f.aidx, f.acoef, f.acoef_err, f.cst, f.cst_err, f.pslot, f.actid, f.isconst, exact,
+    P = K.Nodes(f.op, f.aptr, f.aidx, *_floats(f.acoef_q), *_floats(f.cst_q), f.pslot, f.actid, f.isconst, exact,
                 f.val0, f.err0)
     S = K.Sweep(np.array(lvl_pos, np.int64), np.array(lvl_nodes, np.int64), np.array(pt_nodes, np.int64),
                 inner_edge, np.array(kn, np.int64), kn_inner, _k1_invariant(f, kn, inner),
@@ -348,21 +348,11 @@ class _Folded:
     def args(self, i):
         return self.aidx[self.aptr[i]:self.aptr[i + 1]]
 
-    @property
-    def acoef(self) -> np.ndarray:
-        return np.array([float_with_error(c)[0] for c in self.acoef_q], dtype=np.float64)
 
-    @property
-    def acoef_err(self) -> np.ndarray:
-        return np.array([float_with_error(c)[1] for c in self.acoef_q], dtype=np.float64)
-
-    @property
-    def cst(self) -> np.ndarray:
-        return np.array([float_with_error(c)[0] for c in self.cst_q], dtype=np.float64)
-
-    @property
-    def cst_err(self) -> np.ndarray:
-        return np.array([float_with_error(c)[1] for c in self.cst_q], dtype=np.float64)
+def _floats(qs) -> tuple[np.ndarray, np.ndarray]:
+    """The float64 nearest each rational of ``qs`` and a bound on its error (float_with_error)."""
+    pairs = np.array([float_with_error(q) for q in qs], dtype=np.float64).reshape(-1, 2)
+    return pairs[:, 0].copy(), pairs[:, 1].copy()
 
 
 def _fold_nodes(problem, order, slot, act_index) -> _Folded:
