@@ -59,14 +59,21 @@ but visits far fewer points. It combines four exact reductions, each proven belo
    g_0); and at an ndf point AD = g_0 + sigma p a lies in the segment [g_-, g_+] iff the proxy p
    lies between D^- and D^+ (inclusive). Points hit by two or more nodes go to the oracle
    (:func:`fpad.oracle.classify_program`). The work is |M|^(k-1) evaluations instead of |M|^k.
-   They run in float64 over all ``rest`` at once (numpy) as a *filter*: with every nonzero constant
-   and value of M in [2^-300, 2^300] (else the rational loop runs), no product underflows or
-   overflows and every rounding is within u = 2^-53 relative (a sum that lands below 2^-1022 is
-   exact), so with n terms |b_float - b| <= (n + 6) u ((|kappa| + sum |terms|) / |beta| +
-   |b_float|) (conversions of the rational constants included) + 2^-1075 (a quotient below
-   2^-1022). The filter keeps the values of M within 2^-40 (>= (n + 6) u for n < 8000) times that
-   bracket plus 2^-1000 of b_float, and confirms each in exact rationals (a non-finite b_float
-   is solved exactly). So no hit is lost and none is invented: the same hits as the rational loop
+   They run in float64 over all ``rest`` at once (numpy), when every nonzero constant and value
+   of M lies in [2^-300, 2^300] (else the rational loop runs). Every value of M is a float64.
+   Then no product underflows or overflows (|c x| >= 2^-600), TwoProduct and TwoSum residuals
+   are exact, and every rounding is within u = 2^-53 relative (a sum that lands below 2^-1022 is
+   exact). Two ways to decide, per point, node and kink:
+   *exact floats*: when every constant is a float and every product and sum, including
+   d = kappa - f, has a zero residual, d is exact; a quotient d / beta that is a float (every b
+   in M is) comes out of the division exactly, so b in M implies fl(d / beta) = b, and
+   conversely v * beta == d with a zero TwoProduct residual means b = v. No rationals are needed.
+   *filter*: otherwise, with n terms (n <= |rest| < 14, since |M|^|rest| <= SOLVE_LIMIT and
+   |M| >= 3), |b_float - b| <= (n + 6) u ((|kappa| + sum |terms|) / |beta| + |b_float|)
+   (conversions of the rational constants included) + 2^-1075 (a quotient below 2^-1022). The
+   filter keeps the values of M within 2^-40 (>= (n + 6) u) times that bracket plus 2^-1000 of
+   b_float, and confirms each in exact rationals (a non-finite b_float is solved exactly).
+   So no hit is lost and none is invented: the same hits, in the same order, as the rational loop
    (:meth:`_Counter._bias_hits_reference`, the slow twin; tests compare the two).
 
 Blocks that none of 3-4 reduces are counted by brute force: the compiled kernel of
