@@ -135,6 +135,7 @@ def _umask() -> int:
 
 
 def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -150,6 +151,7 @@ def write_figures(spec: Spec, a: sweeps.Analysis, fig_dir: Path) -> list[str]:
     """Draw into a temporary directory next to ``fig_dir``, then rename every PNG into place."""
     if spec.plot is None:
         return []
+    fig_dir.mkdir(parents=True, exist_ok=True)  # a fresh --out (analyses/ scripts call this directly)
     with tempfile.TemporaryDirectory(dir=fig_dir, prefix=".tmp-") as tmp:
         made = spec.plot(a, tmp)
         made = made if isinstance(made, list) else [made]
