@@ -47,6 +47,7 @@ import torch
 
 from fpad import exact
 from fpad.errors import FpadError
+from fpad.train._kernels import pool_tie_pairs
 from fpad.train.rank import column_rank
 from fpad.train.trace import OpTable
 
@@ -196,8 +197,7 @@ class _Geometry:
     def zpad(self) -> np.ndarray:
         """Conv blocks: the layer input, zero-padded (float32 or float64: the dtype's exact values)."""
         if getattr(self, "_zpad", None) is None:
-            ph, pw = self.info["padding"]
-            self._zpad = np.pad(_array(self.trace.nodes[self.zsrc].tensor), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+            self._zpad = _pad_hw(_array(self.trace.nodes[self.zsrc].tensor), self.info["padding"], 0)
         return self._zpad
 
     def _patch_index(self, b, h, w) -> np.ndarray:
@@ -220,10 +220,10 @@ class _Geometry:
     def _zero_pad(self) -> np.ndarray:
         """AD-derivative-zero mask of the layer input, padded with True (padding is constant)."""
         if getattr(self, "_zp", None) is None:
-            z = np.broadcast_to(zero_derivative(self.trace, self.zsrc), self.z.shape)
-            ph, pw = self.info["padding"]
-            self._zp = np.pad(z, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=True)
-            self._zp_all = bool(self._zp.all())
+            z = zero_derivative(self.trace, self.zsrc)
+            self._zp_all = bool(z.all())  # the padding is True anyway
+            shape = self.trace.nodes[self.zsrc].tensor.shape
+            self._zp = None if self._zp_all else _pad_hw(np.broadcast_to(z, shape), self.info["padding"], True)
         return self._zp
 
     def patches_zero_derivative(self, b, h, w) -> np.ndarray:
@@ -254,7 +254,8 @@ class _Geometry:
             return bool(np.broadcast_to(zero_derivative(self.trace, self.zsrc), self.z.shape)[e[0]].all())
         b, _, h, w = e
         sh, sw = self.info["stride"]
-        return bool(self._zero_pad()[b, :, h * sh:h * sh + self.k[0], w * sw:w * sw + self.k[1]].all())
+        zp = self._zero_pad()
+        return zp is None or bool(zp[b, :, h * sh:h * sh + self.k[0], w * sw:w * sw + self.k[1]].all())
 
     def row(self, e: tuple, coef: Fraction) -> list[Fraction]:
         """coef * [patch_e, 1] restricted to the available coordinates (exact)."""
@@ -266,6 +267,18 @@ class _Geometry:
         if self.bias_dir:
             out.append(coef)
         return out
+
+
+def _pad_hw(a: np.ndarray, padding: tuple, fill) -> np.ndarray:
+    """``a`` (B, C, H, W) padded by ``padding`` = (ph, pw) cells of ``fill`` on both sides of H
+    and W (as np.pad with a constant, without its per-call overhead)."""
+    ph, pw = padding
+    if not ph and not pw:
+        return a
+    B, C, H, W = a.shape
+    out = np.full((B, C, H + 2 * ph, W + 2 * pw), fill, dtype=a.dtype)
+    out[:, :, ph:ph + H, pw:pw + W] = a
+    return out
 
 
 def zero_derivative(trace, i: int) -> np.ndarray:
@@ -515,55 +528,30 @@ def _factor_nonzero(act, y: np.ndarray) -> np.ndarray:
     return np.zeros(y.shape, dtype=bool) if out is None else out
 
 
-def _window_slices(x: np.ndarray, info: dict, fill, Ho: int, Wo: int) -> list[np.ndarray]:
-    """One strided view (B, C, Ho, Wo) per window position r (row-major over kh x kw): entry r of
-    every pool window of x (B, C, H, W); padding cells ``fill`` (max_pool2d pads with -inf)."""
-    (kh, kw), (sh, sw), (ph, pw) = info["kernel"], info["stride"], info["padding"]
-    if ph or pw:
-        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
-    return [x[:, :, r:r + sh * (Ho - 1) + 1:sh, q:q + sw * (Wo - 1) + 1:sw] for r in range(kh) for q in range(kw)]
-
-
 def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
     """Table-2 statistics of one pool and its non-harmless tie rows (into ``per_channel``).
 
-    Whole-array comparisons (exact: the training dtype's values) find the tied windows and,
-    among them, the few holding a tied entry with a non-zero AD factor (AD's winner included:
-    a window where every tied factor vanishes is harmless); only those windows are looked at
-    pair by pair (vectorised), and only the pairs that are neither both-zero-factor nor
+    One pass of a numba kernel (:func:`fpad.train._kernels.pool_tie_pairs`: exact float
+    equality of each window cell with the pool's output, in the training dtype's values) counts
+    the tied windows and lists the pairs (i, i*) of the few holding a tied entry with a non-zero
+    AD factor (AD's winner included: a window where every tied factor vanishes is harmless); the
+    pairs are decided vectorised, and only those that are neither both-zero-factor nor
     equal-row ties become exact rows. :func:`_classify_ties_slow` is the straightforward twin.
     """
     n = trace.nodes[pid]
     xt = trace.nodes[n.parents[0]].tensor
     B, C, H, W = xt.shape
     Ho, Wo = n.tensor.shape[2], n.tensor.shape[3]
-    m = _array(n.tensor)
-    eqs = [v == m for v in _window_slices(_array(xt), n.info, -np.inf, Ho, Wo)]
-    cnt = eqs[0].astype(np.uint8)
-    for e in eqs[1:]:
-        cnt += e
-    tied = cnt >= 2
-    st = {"max_ops": B * C * Ho * Wo, "tied_windows": int(np.count_nonzero(tied)), "s_minus_t": 0, "undecided": 0}
-    if not st["tied_windows"]:
-        return st
     act, yt = _tie_factors(trace, aid, xt)
-    if act is not None:
-        nz = _window_slices(_factor_nonzero(act, _array(yt)), n.info, False, Ho, Wo)
-        live = eqs[0] & nz[0]
-        for e, z in zip(eqs[1:], nz[1:]):
-            live |= e & z
-        tied &= live
-        if not tied.any():
-            return st
+    # AD's factor != 0 per entry (no activation: every entry counts, as the window itself)
+    nz = _factor_nonzero(act, _array(yt)) if act is not None else np.ones(xt.shape, dtype=bool)
     (kh, kw), (sh, sw), (ph, pw) = n.info["kernel"], n.info["stride"], n.info["padding"]
-    b, c, i, j = np.nonzero(tied)
-    flat = n.info["indices"][b, c, i, j]
-    hs, ws = flat // W, flat % W
-    t, r = np.nonzero(np.stack([e[b, c, i, j] for e in eqs], axis=1))  # window t, position r inside it
-    he, we = i[t] * sh + r // kw - ph, j[t] * sw + r % kw - pw
-    keep = (he != hs[t]) | (we != ws[t])
-    t, he, we = t[keep], he[keep], we[keep]
-    bb, cc, hs, ws = b[t], c[t], hs[t], ws[t]
+    n_tied, pairs = pool_tie_pairs(*(np.ascontiguousarray(a) for a in (_array(xt), _array(n.tensor), n.info["indices"], nz)),
+                                   kh, kw, sh, sw, ph, pw)
+    st = {"max_ops": B * C * Ho * Wo, "tied_windows": int(n_tied), "s_minus_t": 0, "undecided": 0}
+    if not len(pairs):
+        return st
+    bb, cc, he, we, hs, ws = pairs.T
     sign = blk.signs[pid]
     fe, fs = ((bb * C + cc) * H + he) * W + we, ((bb * C + cc) * H + hs) * W + ws  # flat entry indices
     ya = _array(yt).reshape(-1)
