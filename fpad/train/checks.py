@@ -613,6 +613,31 @@ def _static(trace, blocks) -> dict:
     return {"holds": ok, "kind": ("bouligand" if bouligand else "clarke") if ok else None, "lambdas": lams, "why_not": why}
 
 
+# what the block structure and Thm 4/6 read from a node besides its op, parents and coefficients
+_STRUCTURE_INFO = ("act", "kernel", "stride", "padding", "weight", "bias", "training")
+_STRUCTURES: dict = {}  # structure key -> (blocks, static, bouligand proxies); the last few models
+
+
+def _structure(trace) -> tuple:
+    """(blocks, Thm 4/6 facts, every proxy Bouligand) of the trace. These depend only on the
+    model's structure (ops, edges, layer geometry, activations, which parameters train), which
+    does not change between training steps; they are computed once per structure. The blocks
+    are shared between steps (nothing changes them); the static dict is copied per report."""
+    key = (tuple((n.op, n.parents, n.coef, tuple(n.info.get(k) for k in _STRUCTURE_INFO)) for n in trace.nodes),
+           tuple(trace.trainable.items()))
+    hit = _STRUCTURES.get(key)
+    if hit is None:
+        blocks = blocks_of(trace)
+        bouligand = all(s != "interior" for blk in blocks for a in blk.acts for s in trace.nodes[a].info["act"].side)
+        hit = (blocks, _static(trace, blocks), bouligand)
+        if len(_STRUCTURES) >= 8:
+            _STRUCTURES.pop(next(iter(_STRUCTURES)))
+        _STRUCTURES[key] = hit
+    blocks, st, bouligand = hit
+    static = {**st, "lambdas": {k: list(v) for k, v in st["lambdas"].items()}, "why_not": list(st["why_not"])}
+    return blocks, static, bouligand
+
+
 def _thm5(trace, blocks, touched_blocks: dict) -> dict:
     """Thm 5 (fully connected): rank z_{l-1} = B at every touching layer; plus labelled extensions."""
     out = {}
@@ -645,8 +670,7 @@ def check_trace(trace, mode: str = "exact", algorithm2: bool = True, fast: bool 
     if mode != "exact":
         raise ValueError(f"unknown check mode {mode!r}")
     t0 = time.perf_counter()
-    blocks = blocks_of(trace)
-    static = _static(trace, blocks)
+    blocks, static, bouligand_proxies = _structure(trace)
     touches, pools, layers, reasons = {}, {}, {}, []
     touched_samples: dict[str, set] = {}
     t_sets = t_lp = 0.0
@@ -680,7 +704,6 @@ def check_trace(trace, mode: str = "exact", algorithm2: bool = True, fast: bool 
                             "channels": verdict["failed_channels"][:8], "why": verdict["why"][:4]})
     thm5 = _thm5(trace, blocks, touched_samples)
     alg1 = all(v["nonempty"] for v in layers.values())
-    bouligand_proxies = all(s != "interior" for blk in blocks for a in blk.acts for s in trace.nodes[a].info["act"].side)
     if static["holds"]:
         certified, kind = True, static["kind"]
     elif alg1 and bouligand_proxies:
