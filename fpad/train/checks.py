@@ -183,7 +183,7 @@ class _Geometry:
             beta = bn.info["bias"] is not None and trace.trainable.get(bn.info["bias"], False)
             g = bn.info["gamma"]
             if g is not None:
-                self.scale_nonzero = (g != 0).numpy()
+                self.scale_nonzero = _array(g) != 0
             btrain = beta or (btrain and not self.bn_train)  # the conv bias cancels in batch statistics
         self.bias_dir = btrain
         if self.kind == "conv2d":
@@ -623,7 +623,7 @@ def _structure(trace) -> tuple:
     model's structure (ops, edges, layer geometry, activations, which parameters train), which
     does not change between training steps; they are computed once per structure. The blocks
     are shared between steps (nothing changes them); the static dict is copied per report."""
-    key = (tuple((n.op, n.parents, n.coef, tuple(n.info.get(k) for k in _STRUCTURE_INFO)) for n in trace.nodes),
+    key = (tuple((n.op, n.parents, n.coef, *map(n.info.get, _STRUCTURE_INFO)) for n in trace.nodes),
            tuple(trace.trainable.items()))
     hit = _STRUCTURES.get(key)
     if hit is None:
