@@ -509,10 +509,20 @@ def _nonzero_runs(act):
     return _RUNS[act]
 
 
+_F32: dict = {}
+
+
+def _kinks_float32(act) -> bool:
+    """Is every kink a float32 value (exactly)? Memoised per activation."""
+    if act not in _F32:
+        _F32[act] = all(Fraction(float(np.float32(k))) == k for k in act.kinks)
+    return _F32[act]
+
+
 def _factor_nonzero(act, y: np.ndarray) -> np.ndarray:
     """Boolean array: AD's factor rho'(y) != 0, by exact comparisons with the kinks (in float64
     unless every kink is a float32 value; ``y`` holds exact values of the training dtype)."""
-    if y.dtype != np.float64 and not all(Fraction(float(np.float32(k))) == k for k in act.kinks):
+    if y.dtype != np.float64 and not _kinks_float32(act):
         y = y.astype(np.float64)
     out = None
     for lo, hi in _nonzero_runs(act):
