@@ -39,7 +39,7 @@ def pool_tie_pairs(x, m, idx, nz, kh, kw, sh, sw, ph, pw):
     # pass 1: per window, its number of pairs to list (-1: not tied; 0: tied, nothing to list)
     npairs = np.empty(B * C * Ho * Wo, dtype=np.int64)
     k = 0  # flat window index
-    off = np.empty(kh * kw, dtype=np.int64)  # the cells of a window, relative to its first
+    off = np.empty(kh * kw, dtype=np.uint64)  # the cells of a window, relative to its first
     for t in range(kh * kw):
         off[t] = (t // kw) * W + t % kw
     for p in range(B * C):
@@ -54,11 +54,12 @@ def pool_tie_pairs(x, m, idx, nz, kh, kw, sh, sw, ph, pw):
                 cnt = kh * kw - (r1 - r0) * (q1 - q0) if mv == -np.inf else 0
                 live = 0  # inside cells equal to the maximum with a non-zero factor
                 if r0 == 0 and r1 == kh and q0 == 0 and q1 == kw:  # no padding cell: one flat loop (faster)
-                    base = (p * H + h0) * W + w0
+                    base = np.uint64((p * H + h0) * W + w0)  # unsigned: no negative-index fix-up per read
                     for t in range(kh * kw):
-                        e = xf[base + off[t]] == mv
+                        c = base + off[t]
+                        e = xf[c] == mv
                         cnt += e
-                        live += e & nzf[base + off[t]]
+                        live += e & nzf[c]
                     k += 1
                     npairs[k - 1] = _window_pairs(cnt, live, xf[p * H * W + idf[k - 1]] == mv)
                     continue
