@@ -556,8 +556,8 @@ def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
     # AD's factor != 0 per entry (no activation: every entry counts, as the window itself)
     nz = _factor_nonzero(act, _array(yt)) if act is not None else np.ones(xt.shape, dtype=bool)
     (kh, kw), (sh, sw), (ph, pw) = n.info["kernel"], n.info["stride"], n.info["padding"]
-    n_tied, pairs = pool_tie_pairs(*(np.ascontiguousarray(a) for a in (_array(xt), _array(n.tensor), n.info["indices"], nz)),
-                                   kh, kw, sh, sw, ph, pw)
+    arrays = (np.ascontiguousarray(a) for a in (_array(xt), _array(n.tensor), n.info["indices"], nz))
+    n_tied, pairs = pool_tie_pairs(*arrays, kh, kw, sh, sw, ph, pw)
     st = {"max_ops": B * C * Ho * Wo, "tied_windows": int(n_tied), "s_minus_t": 0, "undecided": 0}
     if not len(pairs):
         return st
