@@ -143,6 +143,24 @@ def test_thm4_relu_minibatch_certified_statically():
     assert ft.exact_verdict(m, x, LinearLoss([1])) is True
 
 
+def test_structure_facts_follow_the_model_between_checks():
+    """The per-structure cache (blocks, Thm 4/6 facts): freezing the bias between two checks of
+    one model changes the verdict, and editing a returned report does not reach the next one."""
+    lin = _set(nn.Linear(1, 1), [[1.0]], [0.0])
+    m = nn.Sequential(lin, nn.ReLU())
+    x = torch.tensor([[0.0], [0.0], [1.0]])
+    r = ft.check(m, x, LinearLoss([1]))
+    assert r.static["holds"] and r.static["why_not"] == []
+    r.static["why_not"].append("edited")
+    r.static["lambdas"].clear()
+    lin.bias.requires_grad_(False)
+    r2 = ft.check(m, x, LinearLoss([1]))
+    assert not r2.static["holds"] and r2.static["why_not"] == ["0.weight: no trainable bias"]
+    lin.bias.requires_grad_(True)
+    r3 = ft.check(m, x, LinearLoss([1]))
+    assert r3.static["holds"] and r3.static["why_not"] == [] and r3.static["lambdas"] == {"0.weight": ["1"]}
+
+
 def test_thm6_conv_shared_bias_certified():
     m = nn.Sequential(_set(nn.Conv2d(1, 2, 2), [0.0] * 8, [0.0, 1.0]), nn.ReLU(), nn.Flatten())
     x = torch.zeros(2, 1, 3, 3)

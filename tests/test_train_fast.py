@@ -193,3 +193,39 @@ class _PoolOfReshape(nn.Module):
     def forward(self, x):
         y = nn.functional.relu(self.lin(x)).reshape(-1, 1, 1, 3)
         return nn.functional.max_pool2d(y, (1, 2), padding=(0, 1)).flatten(1)
+
+
+def test_pool_kernel_matches_window_scan():
+    """The tie-scan kernel against a plain window scan (padding cells -inf, as max_pool2d pads):
+    the tied-window count and the pairs (i, i*), in order, on random grids with -inf entries."""
+    from fpad.train._kernels import pool_tie_pairs
+
+    rng = np.random.default_rng(3)
+    seen_inf = seen_pairs = 0
+    for case in range(60):
+        k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        s = (int(rng.integers(1, k[0] + 1)), int(rng.integers(1, k[1] + 1)))
+        p = (int(rng.integers(0, k[0] // 2 + 1)), int(rng.integers(0, k[1] // 2 + 1)))
+        x = rng.choice((-np.inf, -1.0, 0.0, 0.5), size=(2, 2, int(rng.integers(k[0], 7)), int(rng.integers(k[1], 7))))
+        x = x.astype(np.float32 if case % 2 else np.float64)
+        nz = rng.random(x.shape) < 0.5
+        m, idx = torch.nn.functional.max_pool2d_with_indices(torch.from_numpy(x), k, s, p)
+        m, idx = m.numpy(), idx.numpy()
+        B, C, H, W = x.shape
+        tied, pairs = 0, []
+        for b, c, i, j in np.ndindex(*m.shape):
+            cells = [(i * s[0] + r - p[0], j * s[1] + q - p[1]) for r in range(k[0]) for q in range(k[1])]
+            inside = [0 <= h < H and 0 <= w < W for h, w in cells]
+            val = [x[b, c, h, w] if ok else -np.inf for (h, w), ok in zip(cells, inside)]
+            eq = [v == m[b, c, i, j] for v in val]
+            if sum(eq) < 2:
+                continue
+            tied += 1
+            if any(e and ok and nz[b, c, h, w] for e, ok, (h, w) in zip(eq, inside, cells)):
+                star = divmod(int(idx[b, c, i, j]), W)
+                pairs += [(b, c, h, w, *star) for e, (h, w) in zip(eq, cells) if e and (h, w) != star]
+        got_tied, got = pool_tie_pairs(x, m, idx, nz, *k, *s, *p)
+        assert (got_tied, [tuple(r) for r in got.tolist()]) == (tied, pairs), case
+        seen_inf += int(np.sum(m == -np.inf))
+        seen_pairs += len(pairs)
+    assert seen_inf > 10 and seen_pairs > 100

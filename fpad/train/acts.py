@@ -20,6 +20,7 @@ one exists (proxy = lam D^- + (1 - lam) D^+ at every kink), else None.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from fractions import Fraction
 
 from fpad.activations import Activation, get_activation
@@ -35,11 +36,24 @@ class TorchAct:
     proxies: tuple[Fraction, ...]
     proxy_spec: str  # fpad proxy rule reproducing ``proxies`` for this activation ("pytorch", "const:1")
 
+    def __hash__(self) -> int:
+        # computed once: the per-step checks key caches on activations (hashing the Fractions
+        # of the activation each time cost more than the lookups)
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((self.call, self.act, self.proxies, self.proxy_spec))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __getstate__(self) -> dict:
+        # only the fields: a cached hash is per process (str hashes are salted)
+        return {k: self.__dict__[k] for k in ("call", "act", "proxies", "proxy_spec")}
+
     @property
     def kinks(self) -> tuple[Fraction, ...]:
         return self.act.kinks
 
-    @property
+    @cached_property
     def side(self) -> tuple[str, ...]:
         out = []
         for i, p in enumerate(self.proxies):
@@ -47,7 +61,7 @@ class TorchAct:
             out.append("-" if p == lo else "+" if p == hi else "interior")
         return tuple(out)
 
-    @property
+    @cached_property
     def lam(self) -> Fraction | None:
         lam = None
         for i, p in enumerate(self.proxies):

@@ -47,6 +47,7 @@ import torch
 
 from fpad import exact
 from fpad.errors import FpadError
+from fpad.train._kernels import pool_tie_pairs
 from fpad.train.rank import column_rank
 from fpad.train.trace import OpTable
 
@@ -182,7 +183,7 @@ class _Geometry:
             beta = bn.info["bias"] is not None and trace.trainable.get(bn.info["bias"], False)
             g = bn.info["gamma"]
             if g is not None:
-                self.scale_nonzero = (g != 0).numpy()
+                self.scale_nonzero = _array(g) != 0
             btrain = beta or (btrain and not self.bn_train)  # the conv bias cancels in batch statistics
         self.bias_dir = btrain
         if self.kind == "conv2d":
@@ -196,8 +197,7 @@ class _Geometry:
     def zpad(self) -> np.ndarray:
         """Conv blocks: the layer input, zero-padded (float32 or float64: the dtype's exact values)."""
         if getattr(self, "_zpad", None) is None:
-            ph, pw = self.info["padding"]
-            self._zpad = np.pad(_array(self.trace.nodes[self.zsrc].tensor), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+            self._zpad = _pad_hw(_array(self.trace.nodes[self.zsrc].tensor), self.info["padding"], 0)
         return self._zpad
 
     def _patch_index(self, b, h, w) -> np.ndarray:
@@ -220,10 +220,10 @@ class _Geometry:
     def _zero_pad(self) -> np.ndarray:
         """AD-derivative-zero mask of the layer input, padded with True (padding is constant)."""
         if getattr(self, "_zp", None) is None:
-            z = np.broadcast_to(zero_derivative(self.trace, self.zsrc), self.z.shape)
-            ph, pw = self.info["padding"]
-            self._zp = np.pad(z, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=True)
-            self._zp_all = bool(self._zp.all())
+            z = zero_derivative(self.trace, self.zsrc)
+            self._zp_all = bool(z.all())  # the padding is True anyway
+            shape = self.trace.nodes[self.zsrc].tensor.shape
+            self._zp = None if self._zp_all else _pad_hw(np.broadcast_to(z, shape), self.info["padding"], True)
         return self._zp
 
     def patches_zero_derivative(self, b, h, w) -> np.ndarray:
@@ -254,7 +254,8 @@ class _Geometry:
             return bool(np.broadcast_to(zero_derivative(self.trace, self.zsrc), self.z.shape)[e[0]].all())
         b, _, h, w = e
         sh, sw = self.info["stride"]
-        return bool(self._zero_pad()[b, :, h * sh:h * sh + self.k[0], w * sw:w * sw + self.k[1]].all())
+        zp = self._zero_pad()
+        return zp is None or bool(zp[b, :, h * sh:h * sh + self.k[0], w * sw:w * sw + self.k[1]].all())
 
     def row(self, e: tuple, coef: Fraction) -> list[Fraction]:
         """coef * [patch_e, 1] restricted to the available coordinates (exact)."""
@@ -266,6 +267,18 @@ class _Geometry:
         if self.bias_dir:
             out.append(coef)
         return out
+
+
+def _pad_hw(a: np.ndarray, padding: tuple, fill) -> np.ndarray:
+    """``a`` (B, C, H, W) padded by ``padding`` = (ph, pw) cells of ``fill`` on both sides of H
+    and W (as np.pad with a constant, without its per-call overhead)."""
+    ph, pw = padding
+    if not ph and not pw:
+        return a
+    B, C, H, W = a.shape
+    out = np.full((B, C, H + 2 * ph, W + 2 * pw), fill, dtype=a.dtype)
+    out[:, :, ph:ph + H, pw:pw + W] = a
+    return out
 
 
 def zero_derivative(trace, i: int) -> np.ndarray:
@@ -496,10 +509,20 @@ def _nonzero_runs(act):
     return _RUNS[act]
 
 
+_F32: dict = {}
+
+
+def _kinks_float32(act) -> bool:
+    """Is every kink a float32 value (exactly)? Memoised per activation."""
+    if act not in _F32:
+        _F32[act] = all(Fraction(float(np.float32(k))) == k for k in act.kinks)
+    return _F32[act]
+
+
 def _factor_nonzero(act, y: np.ndarray) -> np.ndarray:
     """Boolean array: AD's factor rho'(y) != 0, by exact comparisons with the kinks (in float64
     unless every kink is a float32 value; ``y`` holds exact values of the training dtype)."""
-    if y.dtype != np.float64 and not all(Fraction(float(np.float32(k))) == k for k in act.kinks):
+    if y.dtype != np.float64 and not _kinks_float32(act):
         y = y.astype(np.float64)
     out = None
     for lo, hi in _nonzero_runs(act):
@@ -515,55 +538,30 @@ def _factor_nonzero(act, y: np.ndarray) -> np.ndarray:
     return np.zeros(y.shape, dtype=bool) if out is None else out
 
 
-def _window_slices(x: np.ndarray, info: dict, fill, Ho: int, Wo: int) -> list[np.ndarray]:
-    """One strided view (B, C, Ho, Wo) per window position r (row-major over kh x kw): entry r of
-    every pool window of x (B, C, H, W); padding cells ``fill`` (max_pool2d pads with -inf)."""
-    (kh, kw), (sh, sw), (ph, pw) = info["kernel"], info["stride"], info["padding"]
-    if ph or pw:
-        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
-    return [x[:, :, r:r + sh * (Ho - 1) + 1:sh, q:q + sw * (Wo - 1) + 1:sw] for r in range(kh) for q in range(kw)]
-
-
 def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
     """Table-2 statistics of one pool and its non-harmless tie rows (into ``per_channel``).
 
-    Whole-array comparisons (exact: the training dtype's values) find the tied windows and,
-    among them, the few holding a tied entry with a non-zero AD factor (AD's winner included:
-    a window where every tied factor vanishes is harmless); only those windows are looked at
-    pair by pair (vectorised), and only the pairs that are neither both-zero-factor nor
+    One pass of a numba kernel (:func:`fpad.train._kernels.pool_tie_pairs`: exact float
+    equality of each window cell with the pool's output, in the training dtype's values) counts
+    the tied windows and lists the pairs (i, i*) of the few holding a tied entry with a non-zero
+    AD factor (AD's winner included: a window where every tied factor vanishes is harmless); the
+    pairs are decided vectorised, and only those that are neither both-zero-factor nor
     equal-row ties become exact rows. :func:`_classify_ties_slow` is the straightforward twin.
     """
     n = trace.nodes[pid]
     xt = trace.nodes[n.parents[0]].tensor
     B, C, H, W = xt.shape
     Ho, Wo = n.tensor.shape[2], n.tensor.shape[3]
-    m = _array(n.tensor)
-    eqs = [v == m for v in _window_slices(_array(xt), n.info, -np.inf, Ho, Wo)]
-    cnt = eqs[0].astype(np.uint8)
-    for e in eqs[1:]:
-        cnt += e
-    tied = cnt >= 2
-    st = {"max_ops": B * C * Ho * Wo, "tied_windows": int(np.count_nonzero(tied)), "s_minus_t": 0, "undecided": 0}
-    if not st["tied_windows"]:
-        return st
     act, yt = _tie_factors(trace, aid, xt)
-    if act is not None:
-        nz = _window_slices(_factor_nonzero(act, _array(yt)), n.info, False, Ho, Wo)
-        live = eqs[0] & nz[0]
-        for e, z in zip(eqs[1:], nz[1:]):
-            live |= e & z
-        tied &= live
-        if not tied.any():
-            return st
+    # AD's factor != 0 per entry (no activation: every entry counts, as the window itself)
+    nz = _factor_nonzero(act, _array(yt)) if act is not None else np.ones(xt.shape, dtype=bool)
     (kh, kw), (sh, sw), (ph, pw) = n.info["kernel"], n.info["stride"], n.info["padding"]
-    b, c, i, j = np.nonzero(tied)
-    flat = n.info["indices"][b, c, i, j]
-    hs, ws = flat // W, flat % W
-    t, r = np.nonzero(np.stack([e[b, c, i, j] for e in eqs], axis=1))  # window t, position r inside it
-    he, we = i[t] * sh + r // kw - ph, j[t] * sw + r % kw - pw
-    keep = (he != hs[t]) | (we != ws[t])
-    t, he, we = t[keep], he[keep], we[keep]
-    bb, cc, hs, ws = b[t], c[t], hs[t], ws[t]
+    arrays = (np.ascontiguousarray(a) for a in (_array(xt), _array(n.tensor), n.info["indices"], nz))
+    n_tied, pairs = pool_tie_pairs(*arrays, kh, kw, sh, sw, ph, pw)
+    st = {"max_ops": B * C * Ho * Wo, "tied_windows": int(n_tied), "s_minus_t": 0, "undecided": 0}
+    if not len(pairs):
+        return st
+    bb, cc, he, we, hs, ws = pairs.T
     sign = blk.signs[pid]
     fe, fs = ((bb * C + cc) * H + he) * W + we, ((bb * C + cc) * H + hs) * W + ws  # flat entry indices
     ya = _array(yt).reshape(-1)
@@ -625,6 +623,31 @@ def _static(trace, blocks) -> dict:
     return {"holds": ok, "kind": ("bouligand" if bouligand else "clarke") if ok else None, "lambdas": lams, "why_not": why}
 
 
+# what the block structure and Thm 4/6 read from a node besides its op, parents and coefficients
+_STRUCTURE_INFO = ("act", "kernel", "stride", "padding", "weight", "bias", "training")
+_STRUCTURES: dict = {}  # structure key -> (blocks, static, bouligand proxies); the last few models
+
+
+def _structure(trace) -> tuple:
+    """(blocks, Thm 4/6 facts, every proxy Bouligand) of the trace. These depend only on the
+    model's structure (ops, edges, layer geometry, activations, which parameters train), which
+    does not change between training steps; they are computed once per structure. The blocks
+    are shared between steps (nothing changes them); the static dict is copied per report."""
+    key = (tuple((n.op, n.parents, n.coef, *map(n.info.get, _STRUCTURE_INFO)) for n in trace.nodes),
+           tuple(trace.trainable.items()))
+    hit = _STRUCTURES.get(key)
+    if hit is None:
+        blocks = blocks_of(trace)
+        bouligand = all(s != "interior" for blk in blocks for a in blk.acts for s in trace.nodes[a].info["act"].side)
+        hit = (blocks, _static(trace, blocks), bouligand)
+        if len(_STRUCTURES) >= 8:
+            _STRUCTURES.pop(next(iter(_STRUCTURES)))
+        _STRUCTURES[key] = hit
+    blocks, st, bouligand = hit
+    static = {**st, "lambdas": {k: list(v) for k, v in st["lambdas"].items()}, "why_not": list(st["why_not"])}
+    return blocks, static, bouligand
+
+
 def _thm5(trace, blocks, touched_blocks: dict) -> dict:
     """Thm 5 (fully connected): rank z_{l-1} = B at every touching layer; plus labelled extensions."""
     out = {}
@@ -657,8 +680,7 @@ def check_trace(trace, mode: str = "exact", algorithm2: bool = True, fast: bool 
     if mode != "exact":
         raise ValueError(f"unknown check mode {mode!r}")
     t0 = time.perf_counter()
-    blocks = blocks_of(trace)
-    static = _static(trace, blocks)
+    blocks, static, bouligand_proxies = _structure(trace)
     touches, pools, layers, reasons = {}, {}, {}, []
     touched_samples: dict[str, set] = {}
     t_sets = t_lp = 0.0
@@ -692,7 +714,6 @@ def check_trace(trace, mode: str = "exact", algorithm2: bool = True, fast: bool 
                             "channels": verdict["failed_channels"][:8], "why": verdict["why"][:4]})
     thm5 = _thm5(trace, blocks, touched_samples)
     alg1 = all(v["nonempty"] for v in layers.values())
-    bouligand_proxies = all(s != "interior" for blk in blocks for a in blk.acts for s in trace.nodes[a].info["act"].side)
     if static["holds"]:
         certified, kind = True, static["kind"]
     elif alg1 and bouligand_proxies:

@@ -1,0 +1,97 @@
+"""Numba kernel of the per-step tie-set scan (:func:`fpad.train.checks._classify_ties`).
+
+Exact by construction: it only compares floats for equality (a pool input entry with the pool's
+output, both values of the training dtype) and reads booleans and integer indices. Its slow twin
+is :func:`fpad.train.checks._classify_ties_slow` (a window scan in Python with exact rationals);
+``tests/test_train_fast.py`` compares the two reports on real and crafted steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def _window_pairs(cnt, live, star_tied):
+    """Pass 1's verdict on a window: -1 not tied (fewer than two cells equal the maximum), 0 tied
+    with nothing to list (no tied inside cell has a non-zero factor), else the number of pairs:
+    the tied cells other than AD's routed one (one of them unless the maximum is NaN)."""
+    return -1 if cnt < 2 else (cnt - star_tied if live else 0)
+
+
+@njit(cache=True)
+def pool_tie_pairs(x, m, idx, nz, kh, kw, sh, sw, ph, pw):
+    """Tied windows of one max-pool and the pairs (i, i*) to classify.
+
+    ``x`` (B, C, H, W) the pool input, ``m`` (B, C, Ho, Wo) its output, ``idx`` the flat index
+    h * W + w of AD's routed entry i* per window, ``nz`` (B, C, H, W) AD's factor != 0. A window
+    is tied when at least two of its cells equal its maximum (a padding cell is -inf, as in
+    max_pool2d, so it counts when the maximum is -inf). Returns (number of tied windows, pairs):
+    one row (b, c, h, w, h*, w*) per cell of a tied window equal to the maximum, other than i*,
+    in the tied windows holding an inside cell equal to the maximum with a non-zero factor (a
+    window where every tied factor vanishes is harmless); windows in row-major order, cells
+    row-major inside each (kernel rows, then columns), the order of the slow twin's scan.
+    """
+    B, C, H, W = x.shape
+    Ho, Wo = m.shape[2], m.shape[3]
+    xf, mf, idf, nzf = x.ravel(), m.ravel(), idx.ravel(), nz.ravel().view(np.uint8)
+    # pass 1: per window, its number of pairs to list (-1: not tied; 0: tied, nothing to list)
+    npairs = np.empty(B * C * Ho * Wo, dtype=np.int64)
+    k = 0  # flat window index
+    off = np.empty(kh * kw, dtype=np.uint64)  # the cells of a window, relative to its first
+    for t in range(kh * kw):
+        off[t] = (t // kw) * W + t % kw
+    for p in range(B * C):
+        for i in range(Ho):
+            h0 = i * sh - ph  # the window's rows h0 + r, r < kh; inside: max(0, -h0) <= r < min(kh, H - h0)
+            r0, r1 = max(0, -h0), min(kh, H - h0)
+            for j in range(Wo):
+                w0 = j * sw - pw
+                q0, q1 = max(0, -w0), min(kw, W - w0)
+                mv = mf[k]
+                # padding cells are -inf (max_pool2d's padding): they equal the maximum iff it is -inf
+                cnt = kh * kw - (r1 - r0) * (q1 - q0) if mv == -np.inf else 0
+                live = 0  # inside cells equal to the maximum with a non-zero factor
+                if r0 == 0 and r1 == kh and q0 == 0 and q1 == kw:  # no padding cell: one flat loop (faster)
+                    base = np.uint64((p * H + h0) * W + w0)  # unsigned: no negative-index fix-up per read
+                    for t in range(kh * kw):
+                        c = base + off[t]
+                        e = xf[c] == mv
+                        cnt += e
+                        live += e & nzf[c]
+                    k += 1
+                    npairs[k - 1] = _window_pairs(cnt, live, xf[p * H * W + idf[k - 1]] == mv)
+                    continue
+                for r in range(r0, r1):
+                    base = (p * H + h0 + r) * W + w0
+                    for q in range(q0, q1):
+                        if xf[base + q] == mv:
+                            cnt += 1
+                            live += nzf[base + q]
+                npairs[k] = _window_pairs(cnt, live, xf[p * H * W + idf[k]] == mv)
+                k += 1
+    tied = 0
+    total = 0
+    for k in range(B * C * Ho * Wo):
+        tied += npairs[k] >= 0
+        total += max(npairs[k], 0)
+    # pass 2: the pairs of the listed windows (i* is one of the cells equal to the maximum)
+    out = np.empty((total, 6), dtype=np.int64)
+    n = 0
+    for k in range(B * C * Ho * Wo):
+        if npairs[k] <= 0:
+            continue
+        p, i, j = k // (Ho * Wo), (k // Wo) % Ho, k % Wo
+        h0, w0 = i * sh - ph, j * sw - pw
+        mv = mf[k]
+        hs, ws = idf[k] // W, idf[k] % W
+        for r in range(kh):
+            h = h0 + r
+            for q in range(kw):
+                w = w0 + q
+                inside = 0 <= h < H and 0 <= w < W
+                if (xf[(p * H + h) * W + w] == mv if inside else mv == -np.inf) and (h != hs or w != ws):
+                    out[n, 0], out[n, 1], out[n, 2], out[n, 3], out[n, 4], out[n, 5] = p // C, p % C, h, w, hs, ws
+                    n += 1
+    return tied, out[:n]
