@@ -549,6 +549,9 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
                         s += acoef[e] * val[aidx[e]]
                     val[n] = s
                     err[n] = 0.0
+                elif op[n] == MUL and exact[n]:  # in line: most nodes of an all-free deep net
+                    val[n] = val[aidx[aptr[n]]] * val[aidx[aptr[n] + 1]]
+                    err[n] = 0.0
                 else:
                     v, e, s = _eval_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr,
                                       kinks, kerr, sptr, slopes, serr, icpt, ierr)
