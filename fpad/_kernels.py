@@ -294,6 +294,7 @@ def _exact_kink(x, aid, kptr, kinks):
             ki = i
     return ki
 
+
 @njit(cache=True)
 def _full_eval(digits, table, fv, fe, pst, P, A):
     """Every live node's (val, err) at the point with the given digits; pst[n]: ACT piece / MAX

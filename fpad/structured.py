@@ -109,6 +109,17 @@ from fpad.results import CountResult, count_result
 SOLVE_LIMIT = 3_000_000
 # Lemma B's float64 filter is proven for constants and values of M in this range (module docstring).
 _FILTER_MIN, _FILTER_MAX = Fraction(1, 2**300), Fraction(2**300)
+
+
+def _in_filter_range(x) -> bool:
+    return x == 0 or _FILTER_MIN <= abs(x) <= _FILTER_MAX
+
+
+def _solve_b(leaf, k, point) -> Fraction:
+    """The bias value putting leaf ``(node, c0, terms, beta, kinks, ...)`` on its kink k at the
+    rest point: (kappa - c0 - sum c x) / beta, in exact rationals."""
+    _, c0, terms, beta, kinks = leaf[:5]
+    return (kinks[k] - c0 - sum(c * point[j] for j, c in terms)) / beta
 # Brute force with the compiled kernel inside a structured run (a few seconds at most); larger
 # blocks make structured counting decline, so the engine's exhaustive path (with its budget check,
 # progress store and chunks) handles them.
@@ -300,6 +311,7 @@ class _Counter:
         self.Mvals = fmt.values_fraction()
         self.Mset = set(self.Mvals)
         self.cache: dict[tuple, BlockCounts] = {}  # canonical key -> counts, for this problem
+        self._floats = None  # Lemma B's float tables of M, built on first use
 
     def program_counts(self, program: Program, values, free: list[int]) -> tuple[BlockCounts, bool]:
         """Lemma S on a whole program; returns (counts, whether anything was reduced)."""
@@ -423,30 +435,38 @@ class _Counter:
         N = self.M ** len(block.free)
         return BlockCounts(N, touched, ndf, inc, clarke, "bias-solve")
 
+    def _float_tables(self):
+        """M as float64 (in Mvals order), the sorting permutation, M sorted, and whether every
+        value of M lies in the filter's range (computed once per counter)."""
+        if self._floats is None:
+            mf = np.array([float(v) for v in self.Mvals])
+            order = np.argsort(mf, kind="stable")
+            self._floats = (mf, order, mf[order], all(_in_filter_range(v) for v in self.Mvals))
+        return self._floats
+
     def _bias_hits_reference(self, leaf_data, n_rest):
         """(rest point, {b: [(sigma, hull_ok) per node on a kink there]}) for every rest point with
         a hit, in exact rationals: the slow twin of :meth:`_bias_hits`."""
         for point in itertools.product(self.Mvals, repeat=n_rest):
             hits: dict[Fraction, list] = {}
-            for _, c0, terms, beta, kinks, sigma, hull_ok in leaf_data:
-                f = c0 + sum(c * point[j] for j, c in terms)
-                for k, kappa in enumerate(kinks):
-                    bb = (kappa - f) / beta
+            for leaf in leaf_data:
+                for k in range(len(leaf[4])):
+                    bb = _solve_b(leaf, k, point)
                     if bb in self.Mset:
-                        hits.setdefault(bb, []).append((sigma, hull_ok[k]))
+                        hits.setdefault(bb, []).append((leaf[5], leaf[6][k]))
             if hits:
                 yield point, hits
 
     def _bias_hits(self, leaf_data, n_rest, chunk: int = 1 << 18):
         """:meth:`_bias_hits_reference`'s hits, found by the float64 filter of Lemma B (module
         docstring) over chunks of rest points and confirmed exactly; rest points in the same order."""
-        consts = [x for _, c0, terms, beta, kinks, _, _ in leaf_data for x in (c0, beta, *kinks, *(c for _, c in terms))]
-        if any(x != 0 and not _FILTER_MIN <= abs(x) <= _FILTER_MAX for x in consts + list(self.Mvals)):
+        consts = [(c0, beta, *kinks, *(c for _, c in terms)) for _, c0, terms, beta, kinks, _, _ in leaf_data]
+        if not self._float_tables()[3] or any(not _in_filter_range(x) for xs in consts for x in xs):
             yield from self._bias_hits_reference(leaf_data, n_rest)  # outside the filter's proven range
             return
-        mf = np.array([float(v) for v in self.Mvals])
-        order = np.argsort(mf, kind="stable")
-        sorted_mf = mf[order]
+        mf, order, sorted_mf, _ = self._float_tables()
+        # exact path possible for a leaf: every constant a float
+        dyadic = [all(Fraction(float(x)) == x for x in xs) for xs in consts]
         n_pts = self.M ** n_rest
         for start in range(0, n_pts, chunk):
             idx = np.arange(start, min(n_pts, start + chunk), dtype=np.int64)
@@ -454,10 +474,9 @@ class _Counter:
             found: dict[int, list] = {}  # chunk row -> [(leaf, kink, b when proven exactly, else None)]
             for li, (_, c0, terms, beta, kinks, _, _) in enumerate(leaf_data):
                 # exact: every constant a float and every operation error-free (residual 0)
-                dyadic = all(Fraction(float(x)) == x for x in (c0, beta, *kinks, *(c for _, c in terms)))
                 f = np.full(idx.shape, float(c0))
                 mag = np.full(idx.shape, abs(float(c0)))
-                exact = np.full(idx.shape, dyadic)
+                exact = np.full(idx.shape, dyadic[li])
                 for j, c in terms:
                     x = mf[digits[j]]
                     t = float(c) * x
@@ -491,12 +510,11 @@ class _Counter:
                 point = tuple(self.Mvals[d[r]] for d in digits)
                 hits: dict[Fraction, list] = {}
                 for li, k, bb in found[r]:
-                    _, c0, terms, beta, kinks, sigma, hull_ok = leaf_data[li]
                     if bb is None:
-                        bb = (kinks[k] - c0 - sum(c * point[j] for j, c in terms)) / beta
+                        bb = _solve_b(leaf_data[li], k, point)
                         if bb not in self.Mset:
                             continue
-                    hits.setdefault(bb, []).append((sigma, hull_ok[k]))
+                    hits.setdefault(bb, []).append((leaf_data[li][5], leaf_data[li][6][k]))
                 if hits:
                     yield point, hits
 
