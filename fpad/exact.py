@@ -122,6 +122,9 @@ def frac_vector(v) -> list[Fraction]:
     if isinstance(v, (str, bytes)):
         raise FpadError(f"expected a sequence of numbers, got the string {v!r}; pass a list")
     try:
+        v = list(v)
+        if all(type(x) is Fraction for x in v):  # the common case (the oracle's vectors): no conversion
+            return v
         return [to_fraction(x) for x in v]
     except TypeError:
         raise FpadError(f"expected a sequence of numbers, got {type(v).__name__}") from None
@@ -653,8 +656,19 @@ def hull_membership(points, target, *, method: str = "auto") -> HullResult:
     """
     t = frac_vector(target)
     P = frac_matrix(points, len(t))
-    rows = [[ti - pi for ti, pi in zip(t, p)] for p in P]
-    res = cone_interior_point(rows, len(t), method=method)
+    # Coordinates where the target and every point agree are zero in every row: the cone is
+    # decided without them (a separator is 0 there, the weights do not change). The oracle's
+    # gradients differ in a handful of a network's thousands of parameters.
+    cols = [j for j, c in enumerate(zip(t, *P)) if c.count(c[0]) != len(c)]  # count: identity, then ==
+    if cols and len(cols) < len(t):
+        res = cone_interior_point([[t[j] - p[j] for j in cols] for p in P], len(cols), method=method)
+        if res.nonempty:
+            h = [_ZERO] * len(t)
+            for j, v in zip(cols, res.point):
+                h[j] = v
+            return HullResult(False, None, h, res.path)
+    else:
+        res = cone_interior_point([[ti - pi for ti, pi in zip(t, p)] for p in P], len(t), method=method)
     if res.nonempty:
         return HullResult(False, None, res.point, res.path)
     return HullResult(True, res.farkas, None, res.path)

@@ -117,6 +117,15 @@ class Program:
                 stack.extend(self.nodes[i].args)
         return sorted(seen)
 
+    def live_nodes(self) -> frozenset[int]:
+        """The nodes the output depends on, as a set; cached until the program grows or its output
+        moves (the oracle asks at every touched point)."""
+        key = (len(self.nodes), self.output)
+        cache = getattr(self, "_live_cache", None)
+        if cache is None or cache[0] != key:
+            cache = self._live_cache = (key, frozenset(self.ancestors([self.output])))
+        return cache[1]
+
     def evaluate(self, w) -> list[Fraction]:
         """Exact value of every node at the full parameter vector ``w`` (Fractions):
         :data:`fpad.ops.EXACT` evaluating the table of :mod:`fpad.ops`."""

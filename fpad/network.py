@@ -865,7 +865,7 @@ class Problem:
             raise FpadError(f"expected {len(self.free)} free values ({', '.join(self.free_names)}), got {len(free_values)}")
         w = list(self.values)
         for k, v in zip(self.free, free_values):
-            w[k] = Fraction(v)
+            w[k] = v if type(v) is Fraction else Fraction(v)
         return w
 
     def parse_assignment(self, text: str) -> list[Fraction]:

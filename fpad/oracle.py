@@ -253,21 +253,39 @@ def _jsonable(x):
 
 
 # -- linear forms (first-order forward mode) -----------------------------------------------------
-# A form is a tuple of k Fractions (the gradient of a node along the free directions), or None
-# for the zero form. Normalising zero to None is what makes "identically zero" an exact test.
+# A form is the gradient of a node along the k free directions, stored sparsely as a dict
+# {direction index: non-zero Fraction} (ops.Forms), or None for the zero form. Storing no zeros
+# is what makes "identically zero" and "equal forms" exact tests. Points of cones stay dense
+# k-tuples (they are certificates handed to the user).
 
 
 def _scale(c: Fraction, f):
-    return ops.Forms.comb(((c, f),))
+    return {j: c * x for j, x in f.items()} if c and f is not None else None
 
 
 def _sub(f, g):
     if f == g:
         return None
-    k = len(f) if f is not None else len(g)
-    f = f if f is not None else (_ZERO,) * k
-    g = g if g is not None else (_ZERO,) * k
-    return tuple(a - b for a, b in zip(f, g))
+    r = dict(f) if f is not None else {}
+    for j, x in (g or {}).items():
+        v = r.get(j, _ZERO) - x
+        if v:
+            r[j] = v
+        else:
+            del r[j]
+    return r or None
+
+
+def _dot(f, x) -> Fraction:
+    """f . x for a sparse form f and a dense vector x."""
+    return sum((c * x[j] for j, c in f.items() if x[j]), _ZERO)
+
+
+def _axpy(g: list, c: Fraction, f) -> None:
+    """g += c * f in place (g dense, f sparse)."""
+    if f is not None and c:
+        for j, x in f.items():
+            g[j] += c * x
 
 
 def _extend_point(d, rows, new_rows):
@@ -278,11 +296,14 @@ def _extend_point(d, rows, new_rows):
     exactly; the returned point is then checked exactly, so it is a certificate like the LP's.
     None only means "ask the LP" (never "empty").
     """
-    g = [sum(c) for c in zip(*new_rows)]
+    g: dict = {}
+    for r in new_rows:
+        for j, c in r.items():
+            g[j] = g.get(j, _ZERO) + c
     lo, hi = _ZERO, None
     for r in (*rows, *new_rows):
-        a = sum((x * y for x, y in zip(r, d) if x and y), _ZERO)
-        b = sum((x * y for x, y in zip(r, g) if x and y), _ZERO)
+        a = _dot(r, d)
+        b = sum((c * g[j] for j, c in r.items() if j in g), _ZERO)
         if b > 0:
             lo = max(lo, -a / b)
         elif b < 0:
@@ -294,10 +315,26 @@ def _extend_point(d, rows, new_rows):
     if hi is not None and not lo < hi:
         return None
     t = lo + 1 if hi is None else (lo + hi) / 2
-    x = tuple(u + t * v for u, v in zip(d, g))
-    if all(sum((p * q for p, q in zip(r, x) if p and q), _ZERO) > 0 for r in (*rows, *new_rows)):
-        return x
+    x = list(d)
+    for j, v in g.items():
+        x[j] += t * v
+    if all(_dot(r, x) > 0 for r in (*rows, *new_rows)):
+        return tuple(x)
     return None
+
+
+def _cone_point(rows, k: int):
+    """fpad.exact's verdict on the open cone of the sparse ``rows`` in R^k, solved on the
+    coordinates some row uses (a point is 0 elsewhere; a Farkas certificate weighs rows, so it
+    is the same in both spaces). Returns (dense point or None, the ConeResult)."""
+    cols = sorted({j for r in rows for j in r})
+    cone = exact.cone_interior_point([[r.get(j, _ZERO) for j in cols] for r in rows], n=len(cols))
+    if not cone.nonempty:
+        return None, cone
+    x = [_ZERO] * k
+    for j, v in zip(cols, cone.point):
+        x[j] = Fraction(v)
+    return tuple(x), cone
 
 
 # -- the classification --------------------------------------------------------------------------
@@ -332,12 +369,13 @@ def _thm4_hypotheses(problem) -> bool:
     program = problem.program
     if not getattr(problem, "has_bias_params", False):
         return False
+    acts = {}
     for n in program.nodes:
         if ops.is_tie_node(n):
             return False
-        if ops.is_kinked_act(n) and problem.proxy.single_lambda(n.act) is None:
-            return False
-    return True
+        if ops.is_kinked_act(n):
+            acts[id(n.act)] = n.act
+    return all(problem.proxy.single_lambda(a) is not None for a in acts.values())
 
 
 def classify_program(
@@ -354,7 +392,7 @@ def classify_program(
     adj_ad, grad_ad = ad_backward(program, values, proxy)
     ad = tuple(grad_ad.get(p, _ZERO) for p in wrt)
     names = [program.param_names[p] for p in wrt]
-    point = [Fraction(w_full[p]) for p in wrt]
+    point = [exact.to_fraction(w_full[p]) for p in wrt]
 
     # 1. touched nodes
     touched: list[Touch] = []
@@ -370,7 +408,7 @@ def classify_program(
             touched.append(Touch(i, n.tag, "kink", x, n.act.name, k, proxy.value(n.act, k), proxy.side(n.act, k),
                                  sensitivity=Fraction(adj_ad[i])))
     if touched:  # only nodes P depends on count (not e.g. those behind a constant 0 weight)
-        live = set(program.ancestors([program.output]))
+        live = program.live_nodes()
         touched = [t for t in touched if t.node in live]
     paper_condition = any(t.kind == "kink" and t.sensitivity != 0 for t in touched)
     common = dict(params=names, point=point, touched=touched, ad=ad, paper_condition=paper_condition,
@@ -382,7 +420,13 @@ def classify_program(
 
     # 2. enumeration of one-sided choices
     pieces, dropped, explored = _enumerate(program, values, wrt, touched, ad, shortcut)
-    grads = list(dict.fromkeys(p.gradient for p in pieces))  # distinct, in piece order (hashing is exact)
+    # distinct gradients, in piece order; by equality, not hashing: a Fraction's hash costs a modular
+    # inverse, and the gradients share AD's Fraction objects wherever they agree with it (tuple
+    # equality tests identity first)
+    grads: list = []
+    for p in pieces:
+        if all(p.gradient != g for g in grads):
+            grads.append(p.gradient)
     differentiable = len(grads) == 1
     if differentiable:
         dp = grads[0]
@@ -416,12 +460,6 @@ def _enumerate(program, values, wrt, touched, ad, shortcut=True):
     col = {}
     for j, p in enumerate(wrt):
         col.setdefault(p, []).append(j)
-    unit = {}
-    for p, js in col.items():
-        v = [_ZERO] * k
-        for j in js:
-            v[j] = Fraction(1)
-        unit[p] = tuple(v)
 
     t_nodes = [t.node for t in touched]
     need = program.ancestors([a for i in t_nodes for a in nodes[i].args])
@@ -439,7 +477,7 @@ def _enumerate(program, values, wrt, touched, ad, shortcut=True):
     dropped: list[Dropped] = []
     explored = 0
 
-    space = ops.Forms(unit)
+    space = ops.Forms(col)
     untouched = ops.Rules()  # nodes between touched ones: inside a piece, a unique maximiser
 
     antichain = shortcut and not (set(t_nodes) & set(need))
@@ -453,10 +491,9 @@ def _enumerate(program, values, wrt, touched, ad, shortcut=True):
                     continue  # no flow, or a zero / common form: same contribution as AD's
                 if t.kind == "kink":
                     slope = n.act.slopes[t.kink_index + (choice[j] == "+")]
-                    g = ops.add_into(g, t.sensitivity * (slope - t.proxy), forms[n.args[0]])
+                    _axpy(g, t.sensitivity * (slope - t.proxy), forms[n.args[0]])
                 else:
-                    delta = _sub(forms[n.args[winners[t.node]]], forms[n.args[t.ad_winner]])
-                    g = ops.add_into(g, t.sensitivity, delta)
+                    _axpy(g, t.sensitivity, _sub(forms[n.args[winners[t.node]]], forms[n.args[t.ad_winner]]))
             return tuple(g)
 
         _, grad = ops.backward(program, values, _ChoiceRules(sides, winners))
@@ -471,7 +508,7 @@ def _enumerate(program, values, wrt, touched, ad, shortcut=True):
             if f is None:
                 return [("0", [], None)]
             dm, dp_ = n.act.slopes[t.kink_index], n.act.slopes[t.kink_index + 1]
-            return [("-", [tuple(-x for x in f)], _scale(dm, f)), ("+", [f], _scale(dp_, f))]
+            return [("-", [{j: -x for j, x in f.items()}], _scale(dm, f)), ("+", [f], _scale(dp_, f))]
         groups: list[tuple[int, object]] = []  # (first position, form) per distinct form
         for pos in t.tied:
             f = forms[n.args[pos]]
@@ -502,11 +539,10 @@ def _enumerate(program, values, wrt, touched, ad, shortcut=True):
             if new_rows:
                 here = _extend_point(point, rows, new_rows)
                 if here is None:
-                    cone = exact.cone_interior_point(rows + new_rows, n=k)
-                    if not cone.nonempty:
+                    here, cone = _cone_point(rows + new_rows, k)
+                    if here is None:
                         dropped.append(Dropped(tuple(choice[: j + 1]), cone.farkas))
                         continue
-                    here = tuple(Fraction(x) for x in cone.point)
             else:
                 here = point
             forms[t.node] = f

@@ -298,3 +298,20 @@ def test_points_by_coordinates_beyond_62_parameters_match_the_oracle():
     assert got.ndf == sum(c in (2, 3) for c in want) and got.inc == sum(c == 5 for c in want)
     assert got.clarke_ok == sum(c == 2 for c in want)
     assert all(int(i) < compiled.n_points for i in got.witness_index.get("ndf", []))
+
+
+def test_flat_index_of_long_digit_rows():
+    """index_of splits a row in halves (a digit loop is quadratic in the number of parameters):
+    the same integer as the digit-by-digit definition, on both sides of the split threshold."""
+    import random
+
+    from fpad.enumerate import _horner
+
+    rng = random.Random(3)
+    for k in (0, 1, 63, 64, 65, 129, 1000):
+        digits = [rng.randrange(253) for _ in range(k)]
+        want = 0
+        for d in digits:
+            want = want * 253 + d
+        assert _horner(digits, 253) == want
+    assert _horner([252] * 200, 253) == 253**200 - 1

@@ -405,6 +405,25 @@ def test_hull_2d_random(pts, t):
         assert_hull_certified(pts, t, res)
 
 
+def test_hull_drops_shared_coordinates():
+    """Coordinates where the target and every point agree are left out of the cone (the oracle's
+    gradients differ in a few of thousands of parameters); the verdicts and the full-length
+    certificates are those of the whole space."""
+    pad = [F(7)] * 50
+    tri = [[0, 0] + pad, [2, 0] + pad, [0, 2] + pad]
+    res = hull_membership(tri, [1, 1] + pad)
+    assert res.member and res.weights == [0, F(1, 2), F(1, 2)]
+    res = hull_membership(tri, [1, 2] + pad)
+    assert not res.member and len(res.separator) == 52 and res.separator[2:] == [0] * 50
+    assert_hull_certified(tri, [F(1), F(2)] + pad, res)
+    # a shared coordinate the target does not share decides alone
+    res = hull_membership(tri, [1, 1, F(8)] + pad[1:])
+    assert not res.member
+    assert_hull_certified(tri, [F(1), F(1), F(8)] + pad[1:], res)
+    # everything shared: a member (the zero-row path), not the "no rows" answer
+    assert hull_membership([pad, pad], pad).member
+
+
 def test_hull_huge_and_tiny():
     # a segment from (0, 0) to (2^120, 2^-130): its midpoint is in, a point 2^-131 off it is not
     pts = [[0, 0], [HUGE, TINY]]

@@ -54,7 +54,7 @@ class PointVerdict:
 def _live_nodes(problem):
     """The program's kinked ACT and multi-argument MAX nodes that P depends on, as (index, node)."""
     prog = problem.program
-    live = set(prog.ancestors([prog.output]))
+    live = prog.live_nodes()
     return [(i, n) for i, n in enumerate(prog.nodes) if i in live and (ops.is_kinked_act(n) or ops.is_tie_node(n))]
 
 
