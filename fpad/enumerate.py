@@ -224,10 +224,13 @@ class Compiled:
 
     def values_of(self, row) -> list[Fraction]:
         """The exact free values (in ``problem.free`` order) of the point with digits ``row``."""
-        exact = self.__dict__.get("_exact_table")
-        if exact is None:  # once per compiled problem: a deep network's point has thousands of values
-            exact = self.__dict__["_exact_table"] = [Fraction(float(x)) for x in self.table]
+        exact = self.exact_table
         return [exact[d] for d in row]
+
+    @functools.cached_property
+    def exact_table(self) -> list[Fraction]:
+        """M's values as Fractions, once per compiled problem (a deep point has thousands)."""
+        return [Fraction(float(x)) for x in self.table]
 
     def free_values(self, index: int) -> list[Fraction]:
         """The exact free values of point ``index`` (in ``problem.free`` order)."""

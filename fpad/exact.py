@@ -658,17 +658,13 @@ def hull_membership(points, target, *, method: str = "auto") -> HullResult:
     P = frac_matrix(points, len(t))
     # Coordinates where the target and every point agree are zero in every row: the cone is
     # decided without them (a separator is 0 there, the weights do not change). The oracle's
-    # gradients differ in a handful of a network's thousands of parameters.
-    cols = [j for j, c in enumerate(zip(t, *P)) if c.count(c[0]) != len(c)]  # count: identity, then ==
-    if cols and len(cols) < len(t):
-        res = cone_interior_point([[t[j] - p[j] for j in cols] for p in P], len(cols), method=method)
-        if res.nonempty:
-            h = [_ZERO] * len(t)
-            for j, v in zip(cols, res.point):
-                h[j] = v
-            return HullResult(False, None, h, res.path)
-    else:
-        res = cone_interior_point([[ti - pi for ti, pi in zip(t, p)] for p in P], len(t), method=method)
+    # gradients differ in a handful of a network's thousands of parameters. (All agree: keep
+    # every coordinate, so the zero rows still say "member".)
+    cols = [j for j, c in enumerate(zip(t, *P)) if c.count(c[0]) != len(c)] or list(range(len(t)))
+    res = cone_interior_point([[t[j] - p[j] for j in cols] for p in P], len(cols), method=method)
     if res.nonempty:
-        return HullResult(False, None, res.point, res.path)
+        h = [_ZERO] * len(t)
+        for j, v in zip(cols, res.point):
+            h[j] = v
+        return HullResult(False, None, h, res.path)
     return HullResult(True, res.farkas, None, res.path)
