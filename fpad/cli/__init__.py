@@ -1,7 +1,8 @@
 """The ``fpad`` command line: one entry point, one sub-module per subcommand.
 
-Each sub-module of :mod:`fpad.cli` defines ``register(subparsers)``, which adds its parser and sets
-``func`` to a handler ``handler(args) -> int``. Handlers raise :class:`fpad.errors.FpadError` for bad
+Each sub-module of :mod:`fpad.cli` defines its ``HELP`` line, ``DESCRIPTION`` (and optionally
+``EPILOG``), ``arguments(parser)`` adding its options (optional), and ``handler(args) -> int``;
+:func:`build_parser` makes the sub-parser from them. Handlers raise :class:`fpad.errors.FpadError` for bad
 input; :func:`main` turns it into one line on stderr and exit status 2.
 """
 
@@ -43,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name == f"fpad.cli.{name}":
                 continue
             raise
-        mod.register(sub)
+        p = sub.add_parser(name, help=mod.HELP, description=mod.DESCRIPTION, epilog=getattr(mod, "EPILOG", None))
+        getattr(mod, "arguments", lambda p: None)(p)
+        p.set_defaults(func=mod.handler)
     return parser
 
 

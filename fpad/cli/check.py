@@ -22,19 +22,21 @@ from fpad.network import NetworkSpec, shipped_nets, split_names
 from fpad.proxies import get_proxy
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "check",
-        help="classify one parameter point exactly (ndf / inc / ok, DP, AD, Clarke)",
-        description="Classify one point of the free-parameter grid of a network exactly: is P "
-        "differentiable there, what is its derivative, and is AD's output right?",
-    )
+HELP = "classify one parameter point exactly (ndf / inc / ok, DP, AD, Clarke)"
+DESCRIPTION = ("Classify one point of the free-parameter grid of a network exactly: is P differentiable "
+               "there, what is its derivative, and is AD's output right?")
+
+
+def network_arguments(p, format_help: str) -> None:
+    """The network arguments ``fpad check`` and ``fpad count`` share: a file or ``--example``, and
+    ``--format`` (see :func:`load_spec`)."""
     p.add_argument("network", nargs="?", help="network file (.toml); or use --example")
     p.add_argument("--example", metavar="NAME", help="a catalogued example or shipped net (see 'fpad examples')")
-    p.add_argument(
-        "--format", "-f", metavar="F",
-        help="number format, e.g. e4m3fn, e5m2, bf16, e2m1 (catalogued examples have a default)",
-    )
+    p.add_argument("--format", "-f", metavar="F", help=format_help)
+
+
+def arguments(p) -> None:
+    network_arguments(p, "number format, e.g. e4m3fn, e5m2, bf16, e2m1 (catalogued examples have a default)")
     p.add_argument(
         "--at", metavar="ASSIGN",
         help='values of every free parameter, e.g. "L1.W[0,0]=0.5,L1.b[0]=-0.5" (each must lie in M); '
@@ -44,7 +46,6 @@ def register(subparsers) -> None:
     p.add_argument("--proxy", metavar="SPEC", help="proxy convention replacing [ad].proxy: pytorch, tensorflow, left, right, mix:1/2, const:0, 'pytorch,relu6=left'")
     p.add_argument("--wrt-all", action="store_true", help="differentiate with respect to all parameters (the grid stays over the free ones)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
-    p.set_defaults(func=run)
 
 
 def load_spec(network: str | None, example: str | None, format_spec: str | None):
@@ -84,7 +85,7 @@ def _catalogue() -> dict:
     return EXAMPLES
 
 
-def run(args) -> int:
+def handler(args) -> int:
     from fpad.oracle import classify
 
     spec, fmt, default_at = load_spec(args.network, args.example, args.format)

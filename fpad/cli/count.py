@@ -26,17 +26,16 @@ from fpad.rounded.count import ROUNDED_KEYS, count_rounded
 from fpad.sweeps import long_ints
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "count",
-        help="count ndf / inc points exactly over the free-parameter grid (or a labelled estimate)",
-        description="Count, exactly, the points of the free-parameter grid M^k where the network is "
-        "not differentiable (ndf) or where AD returns a wrong derivative (inc); or, for grids too "
-        "large, a clearly labelled estimate (--sample, --line).",
-    )
-    p.add_argument("network", nargs="?", help="network file (.toml); or use --example")
-    p.add_argument("--example", metavar="NAME", help="a catalogued example or shipped net (see 'fpad examples')")
-    p.add_argument("--format", "-f", metavar="F", help="number format, e.g. e4m3fn, e5m2, bf16, e2m1")
+HELP = "count ndf / inc points exactly over the free-parameter grid (or a labelled estimate)"
+DESCRIPTION = ("Count, exactly, the points of the free-parameter grid M^k where the network is not "
+               "differentiable (ndf) or where AD returns a wrong derivative (inc); or, for grids too large, "
+               "a clearly labelled estimate (--sample, --line).")
+
+
+def arguments(p) -> None:
+    from fpad.cli.check import network_arguments
+
+    network_arguments(p, "number format, e.g. e4m3fn, e5m2, bf16, e2m1")
     p.add_argument("--free", nargs="*", metavar="NAME",
                    help='free parameters, replacing [params].free: "L1.W" "L1.b[0]" or "L1.W,L1.b"')
     p.add_argument("--method", choices=["auto", "exhaustive", "structured"], default="auto",
@@ -72,7 +71,6 @@ def register(subparsers) -> None:
                    "fp64 or exact), rounded:bf16, rounded:e4m3fn/fp32; adds touched_rounded, flips, "
                    "ad_branch_wrong and nonfinite (decided point by point: small grids, or --sample N)")
     p.add_argument("--json", action="store_true", help="print one JSON object (no progress bar)")
-    p.set_defaults(func=run_count)
 
 
 def _check_numbers(args) -> None:
@@ -87,7 +85,7 @@ def _check_numbers(args) -> None:
     check_dask_timeout(args.dask_timeout)
 
 
-def run_count(args) -> int:
+def handler(args) -> int:
     from fpad.cli.check import load_spec
 
     _check_numbers(args)

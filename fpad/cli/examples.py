@@ -8,15 +8,13 @@ from fpad.cli.check import _catalogue
 from fpad.network import NetworkSpec, shipped_nets
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "examples",
-        help="list the catalogue of examples (use with 'fpad check --example NAME')",
-        description="List the catalogued examples (paper counterexamples and theorems) and the "
-        "network files shipped in fpad/nets. Run one with 'fpad check --example NAME --format F'.",
-    )
+HELP = "list the catalogue of examples (use with 'fpad check --example NAME')"
+DESCRIPTION = ("List the catalogued examples (paper counterexamples and theorems) and the network files "
+               "shipped in fpad/nets. Run one with 'fpad check --example NAME --format F'.")
+
+
+def arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
-    p.set_defaults(func=run)
 
 
 def _describe(path) -> str:
@@ -28,7 +26,7 @@ def _describe(path) -> str:
     return first.lstrip("# ").strip() if first.startswith("#") else ""
 
 
-def run(args) -> int:
+def handler(args) -> int:
     catalogue = {name: ex.description for name, ex in sorted(_catalogue().items())}
     files = {f"{name}.toml": (str(path), _describe(path)) for name, path in shipped_nets().items()}
     if args.json:

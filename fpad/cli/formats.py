@@ -95,15 +95,14 @@ def _show(args) -> int:
     return 0
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "formats",
-        help="list the number formats (|M|, max, smallest values, specials)",
-        description="Table of the named formats; 'fpad formats show NAME' for one format.",
-        epilog=_GENERIC_HELP,
-    )
+HELP = "list the number formats (|M|, max, smallest values, specials)"
+DESCRIPTION = "Table of the named formats; 'fpad formats show NAME' for one format."
+EPILOG = _GENERIC_HELP
+handler = _table
+
+
+def arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print the table as JSON")
-    p.set_defaults(func=_table)
     sub = p.add_subparsers(dest="formats_action", metavar="ACTION")
     show = sub.add_parser("show", help="all facts of one format", epilog=_GENERIC_HELP)
     show.add_argument("name", help="a named, alias or generic format (e.g. e4m3fn, bf16, e5m3fnuz)")

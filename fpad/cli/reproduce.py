@@ -12,19 +12,17 @@ import json
 from fpad.reproduce import ANALYSES, run, stderr_progress
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "reproduce",
-        help="run every analysis (sweeps, tightness, counterexamples, AD maps): results, report, figures",
-        description="Run the reproduction analyses on built-in defaults; write DIR/results/<analysis>.json "
-        "(with provenance), DIR/report.md (the tables) and DIR/figures/*.png. Analyses: "
-        + "; ".join(f"{k.replace('_', '-')}: {v.what}" for k, v in ANALYSES.items()),
-    )
+HELP = "run every analysis (sweeps, tightness, counterexamples, AD maps): results, report, figures"
+DESCRIPTION = ("Run the reproduction analyses on built-in defaults; write DIR/results/<analysis>.json (with "
+               "provenance), DIR/report.md (the tables) and DIR/figures/*.png. Analyses: "
+               + "; ".join(f"{k.replace('_', '-')}: {v.what}" for k, v in ANALYSES.items()))
+
+
+def arguments(p) -> None:
     p.add_argument("--quick", action="store_true", help="smaller defaults; finishes in under 3 minutes on 2 cores")
     p.add_argument("--out", metavar="DIR", default="fpad-out", help="output directory (default ./fpad-out)")
     p.add_argument("--only", nargs="+", metavar="NAME", help=f"run only these analyses ({', '.join(k.replace('_', '-') for k in ANALYSES)})")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout (no progress lines)")
-    p.set_defaults(func=handler)
 
 
 def handler(args) -> int:

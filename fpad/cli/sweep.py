@@ -42,16 +42,17 @@ def _ints(values, what):
     return out
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "sweep", help="one analysis: precision | width | batch | tightness | counterexample | inc-table | ad-map | "
-        "rounded | audit | overhead | directional | clarke",
-        description="Run one analysis with its parameters on the command line: print its table (or, with "
-        "--json, the result object); with --out DIR also write DIR/results/<analysis>.json and its figure. "
-        "Ranges that would exceed the time budget, and formats too large for an analysis, are refused "
-        "before any work. Analyses: " + "; ".join(f"{k}: {_what(k)}" for k in KINDS),
-        epilog="examples: fpad sweep width --formats e4m3fn bf16 --widths 1 8 64 1024 | "
-        "fpad sweep ad-map --formats e3m2 --out DIR | fpad sweep inc-table --json")
+HELP = ("one analysis: precision | width | batch | tightness | counterexample | inc-table | ad-map | rounded | "
+        "audit | overhead | directional | clarke")
+DESCRIPTION = ("Run one analysis with its parameters on the command line: print its table (or, with --json, the "
+               "result object); with --out DIR also write DIR/results/<analysis>.json and its figure. Ranges "
+               "that would exceed the time budget, and formats too large for an analysis, are refused before any "
+               "work. Analyses: " + "; ".join(f"{k}: {_what(k)}" for k in KINDS))
+EPILOG = ("examples: fpad sweep width --formats e4m3fn bf16 --widths 1 8 64 1024 | fpad sweep ad-map --formats "
+          "e3m2 --out DIR | fpad sweep inc-table --json")
+
+
+def arguments(p) -> None:
     p.add_argument("kind", choices=KINDS, metavar="KIND", help=" | ".join(KINDS))
     p.add_argument("--formats", nargs="+", metavar="F", help="formats (default: the analysis's own)")
     p.add_argument("--widths", nargs="+", metavar="N", help="width: exact one-hidden-layer widths; rounded, overhead: widths")
@@ -76,7 +77,6 @@ def register(subparsers) -> None:
     p.add_argument("--quick", action="store_true", help="the quick defaults of fpad reproduce --quick")
     p.add_argument("--out", metavar="DIR", help="also write DIR/results/<analysis>.json and DIR/figures/*.png")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=handler)
 
 
 def handler(args) -> int:

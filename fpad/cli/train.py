@@ -17,15 +17,14 @@ MODELS_HELP = ("fnn (64-256-64-10 fully connected), vgg (3 conv blocks + maxpool
                "BatchNorm), resnet (stem + maxpool + 2 residual blocks)")
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "train",
-        help="train on digits and check at every step whether AD returned a Clarke subderivative",
-        description="Train a small network on scikit-learn's 8x8 digits (SGD, cosine schedule) and, at every "
-        "step, check exactly the ICLR 2024 sufficient conditions (touches, Thm 4/6, Thm 5 ranks, the joint "
-        "Algorithm 1 cone per layer) under which AD's output is a Clarke subderivative. Models: " + MODELS_HELP
-        + ". Writes DIR/steps.jsonl (one line per step) and DIR/summary.json with --out.",
-    )
+HELP = "train on digits and check at every step whether AD returned a Clarke subderivative"
+DESCRIPTION = ("Train a small network on scikit-learn's 8x8 digits (SGD, cosine schedule) and, at every step, "
+               "check exactly the ICLR 2024 sufficient conditions (touches, Thm 4/6, Thm 5 ranks, the joint "
+               "Algorithm 1 cone per layer) under which AD's output is a Clarke subderivative. Models: "
+               + MODELS_HELP + ". Writes DIR/steps.jsonl (one line per step) and DIR/summary.json with --out.")
+
+
+def arguments(p) -> None:
     p.add_argument("--model", choices=("fnn", "vgg", "vgg-bn", "resnet"), default="fnn", help=MODELS_HELP)
     p.add_argument("--activation", default="relu",
                    choices=("relu", "relu6", "hardtanh", "hardsigmoid", "leaky_relu"), help="activation (default relu)")
@@ -39,7 +38,6 @@ def register(subparsers) -> None:
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after N steps (smoke tests); the schedule spans N steps")
     p.add_argument("--out", metavar="DIR", help="write DIR/steps.jsonl and DIR/summary.json")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(func=handler)
 
 
 def handler(args) -> int:
