@@ -280,8 +280,21 @@ def _is_farkas(A, y, n) -> bool:
     return all(sum((yk * a[j] for yk, a in zip(y, A) if yk), _ZERO) == 0 for j in range(n))
 
 
+class _Certified:
+    """A verdict with its two exact certificates, one for each answer. ``_names``: the attributes
+    holding the verdict, the certificate of yes and the certificate of no."""
+
+    _names: tuple[str, str, str]
+
+    @property
+    def certificate(self) -> list[Fraction]:
+        """The certificate of the verdict (``point`` or ``farkas``; ``weights`` or ``separator``)."""
+        verdict, yes, no = self._names
+        return getattr(self, yes) if getattr(self, verdict) else getattr(self, no)
+
+
 @dataclass(frozen=True)
-class ConeResult:
+class ConeResult(_Certified):
     """Verdict on the open cone {d : <a_k, d> > 0 for all k}, with its exact certificate.
 
     ``nonempty``: the verdict. ``point``: when non-empty, a rational d with every <a_k, d> > 0
@@ -293,15 +306,11 @@ class ConeResult:
     point: list[Fraction] | None
     farkas: list[Fraction] | None
     path: str
-
-    @property
-    def certificate(self) -> list[Fraction]:
-        """The certificate of the verdict: ``point`` if non-empty, else ``farkas``."""
-        return self.point if self.nonempty else self.farkas
+    _names = ("nonempty", "point", "farkas")
 
 
 @dataclass(frozen=True)
-class HullResult:
+class HullResult(_Certified):
     """Verdict on ``target in conv(points)``, with its exact certificate.
 
     ``member``: the verdict. ``weights``: when a member, w >= 0 with sum(w) = 1 and
@@ -314,11 +323,7 @@ class HullResult:
     weights: list[Fraction] | None
     separator: list[Fraction] | None
     path: str
-
-    @property
-    def certificate(self) -> list[Fraction]:
-        """``weights`` if a member, else ``separator``."""
-        return self.weights if self.member else self.separator
+    _names = ("member", "weights", "separator")
 
 
 # --------------------------------------------------------------------------------------------
