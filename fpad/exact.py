@@ -62,6 +62,12 @@ PATHS = (
     "exact-simplex",
 )
 _METHODS = ("auto", "highs", "simplex")
+# Systems left after the shortcuts with at most this many entries (rows x columns) go to the
+# exact simplex, not HiGHS: on such systems it is 5-50x faster than a HiGHS call (about 2 ms of
+# set-up however small the LP), e.g. 4 x 4: 0.05 ms against 1.7-18 ms, 12 x 8: 0.6 against
+# 3.2 ms; at 16 x 16 they are even and beyond it HiGHS wins (40 x 20: 94 ms against 10 ms).
+# Measured on random dyadic systems by benchmarks/bench_cones.py.
+_TINY_ENTRIES = 128
 
 _ZERO = Fraction(0)
 _ONE = Fraction(1)
@@ -358,6 +364,7 @@ def cone_interior_point(rows, n: int | None = None, *, method: str = "auto") -> 
       This includes "some coordinate is strictly positive (negative) in every row".
     * if there are at most n remaining rows and A d = 1 is solvable (in particular if A has full
       row rank), that d is a point.
+    * a remaining system of at most :data:`_TINY_ENTRIES` entries: the exact simplex alone.
     """
     if method not in _METHODS:
         raise FpadError(f"unknown cone method {method!r}; use one of {', '.join(_METHODS)}")
@@ -453,6 +460,9 @@ def _auto(A, n) -> ConeResult:
         ds = _solve(S, [_ONE] * len(S), len(live_cols)) if len(S) <= len(live_cols) else None
         if ds is not None:
             point, farkas, path = ds, None, "solve-ones"
+        elif len(S) * len(live_cols) <= _TINY_ENTRIES:
+            point, farkas = _simplex_gordan(S, len(live_cols))
+            path = "exact-simplex"
         else:
             point, farkas, path = _propose_and_certify(S, len(live_cols))
         if farkas is not None:
