@@ -116,16 +116,19 @@ def test_sum_of_relu_biases_closed_form():
     assert r.inc == 0
 
 
-def test_no_reduction_returns_none():
-    d = {
+def _chain(layers, free, **extra) -> dict:
+    """Input 1, one-neuron dense layers given as (bias, activation), summed output."""
+    return {
         "inputs": [[1]],
-        "layers": [
-            {"kind": "dense", "width": 1, "bias": True, "activation": "relu"},
-            {"kind": "dense", "width": 1, "bias": True, "activation": "relu"},
-        ],
+        "layers": [{"kind": "dense", "width": 1, "bias": b, "activation": a} for b, a in layers],
         "output": {"reduce": "sum"},
-        "params": {"free": ["L1.W", "L1.b", "L2.W"]},
+        "params": {"free": free},
+        **extra,
     }
+
+
+def test_no_reduction_returns_none():
+    d = _chain([(True, "relu"), (True, "relu")], ["L1.W", "L1.b", "L2.W"])
     # the second pre-activation a * relu(u + b1) is not affine in the free parameters
     assert structured_count(NetworkSpec.from_dict(d).build(get_format("e2m1"))) is None
 
@@ -133,17 +136,9 @@ def test_no_reduction_returns_none():
 def test_factor_out_with_a_brute_force_block():
     # ReLU(a ReLU(u)) + c: the block (u, a) is neither scaled nor bias-solvable (no bias), so it is
     # brute-forced by the compiled kernel; c only contributes the factor |M|
-    d = {
-        "inputs": [[1]],
-        "layers": [
-            {"kind": "dense", "width": 1, "bias": False, "activation": "relu"},
-            {"kind": "dense", "width": 1, "bias": False, "activation": "relu"},
-            {"kind": "dense", "width": 1, "bias": True, "activation": "identity"},
-        ],
-        "output": {"reduce": "sum"},
-        "ad": {"proxy": "right"},
-        "params": {"free": ["L1.W", "L2.W", "L3.b"], "fixed": {"L3.W": [[1]]}},
-    }
+    d = _chain([(False, "relu"), (False, "relu"), (True, "identity")], ["L1.W", "L2.W", "L3.b"],
+               ad={"proxy": "right"})
+    d["params"]["fixed"] = {"L3.W": [[1]]}
     problem = NetworkSpec.from_dict(d).build(get_format("e2m1"))
     got = structured_count(problem)
     assert got.extra["factored_out"] == ["L3.b[0]"] and got.extra["blocks"][0]["method"] == "kernel"
