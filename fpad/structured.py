@@ -89,6 +89,7 @@ bf16 width 1024: 0.6 s (after the one bias-solve over the 65279 values of w: abo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
 import time
@@ -113,6 +114,26 @@ _FILTER_MIN, _FILTER_MAX = Fraction(1, 2**300), Fraction(2**300)
 
 def _in_filter_range(x) -> bool:
     return x == 0 or _FILTER_MIN <= abs(x) <= _FILTER_MAX
+
+
+@functools.lru_cache(maxsize=8)
+def _value_set(fmt) -> frozenset:
+    """M as a set of Fractions, once per format (a sweep builds a counter per network)."""
+    return frozenset(fmt.values_fraction())
+
+
+@functools.lru_cache(maxsize=8)
+def _float_tables(fmt):
+    """M as float64 (in values_fraction order), the sorting permutation, M sorted, and whether
+    every value of M lies in the filter's range; once per format (the precision and
+    counterexample sweeps built them per network: 5 s of the quick run under the profiler)."""
+    mvals = fmt.values_fraction()
+    mf = np.array([float(v) for v in mvals])
+    order = np.argsort(mf, kind="stable")
+    tables = (mf, order, mf[order])
+    for t in tables:
+        t.setflags(write=False)  # shared by every counter of the format
+    return *tables, all(_in_filter_range(v) for v in mvals)
 
 
 def _solve_b(leaf, k, point) -> Fraction:
@@ -309,9 +330,8 @@ class _Counter:
         self.fmt, self.proxy, self.problem, self.semantics = fmt, proxy, problem, semantics
         self.M = fmt.n_values
         self.Mvals = fmt.values_fraction()
-        self.Mset = set(self.Mvals)
+        self.Mset = _value_set(fmt)
         self.cache: dict[tuple, BlockCounts] = {}  # canonical key -> counts, for this problem
-        self._floats = None  # Lemma B's float tables of M, built on first use
 
     def program_counts(self, program: Program, values, free: list[int]) -> tuple[BlockCounts, bool]:
         """Lemma S on a whole program; returns (counts, whether anything was reduced)."""
@@ -435,15 +455,6 @@ class _Counter:
         N = self.M ** len(block.free)
         return BlockCounts(N, touched, ndf, inc, clarke, "bias-solve")
 
-    def _float_tables(self):
-        """M as float64 (in Mvals order), the sorting permutation, M sorted, and whether every
-        value of M lies in the filter's range (computed once per counter)."""
-        if self._floats is None:
-            mf = np.array([float(v) for v in self.Mvals])
-            order = np.argsort(mf, kind="stable")
-            self._floats = (mf, order, mf[order], all(_in_filter_range(v) for v in self.Mvals))
-        return self._floats
-
     def _bias_hits_reference(self, leaf_data, n_rest):
         """(rest point, {b: [(sigma, hull_ok) per node on a kink there]}) for every rest point with
         a hit, in exact rationals: the slow twin of :meth:`_bias_hits`."""
@@ -461,10 +472,10 @@ class _Counter:
         """:meth:`_bias_hits_reference`'s hits, found by the float64 filter of Lemma B (module
         docstring) over chunks of rest points and confirmed exactly; rest points in the same order."""
         consts = [(c0, beta, *kinks, *(c for _, c in terms)) for _, c0, terms, beta, kinks, _, _ in leaf_data]
-        if not self._float_tables()[3] or any(not _in_filter_range(x) for xs in consts for x in xs):
+        if not _float_tables(self.fmt)[3] or any(not _in_filter_range(x) for xs in consts for x in xs):
             yield from self._bias_hits_reference(leaf_data, n_rest)  # outside the filter's proven range
             return
-        mf, order, sorted_mf, _ = self._float_tables()
+        mf, order, sorted_mf, _ = _float_tables(self.fmt)
         # exact path possible for a leaf: every constant a float
         dyadic = [all(Fraction(float(x)) == x for x in xs) for xs in consts]
         n_pts = self.M ** n_rest
