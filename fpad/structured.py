@@ -57,8 +57,17 @@ but visits far fewer points. It combines four exact reductions, each proven belo
    with a = grad y_s != 0 (its b entry is beta_s) and sigma = c_s (the leaf's constant coefficient,
    item 1). So the point is ndf iff c_s != 0; it is never inc (if c_s = 0 both pieces and AD are
    g_0); and at an ndf point AD = g_0 + sigma p a lies in the segment [g_-, g_+] iff the proxy p
-   lies between D^- and D^+ (inclusive). Points hit by two or more nodes go to the oracle
-   (:func:`fpad.oracle.classify_program`). The work is |M|^(k-1) evaluations instead of |M|^k.
+   lies between D^- and D^+ (inclusive). Points hit by a set T of two or more nodes go to the
+   oracle (:func:`fpad.oracle.classify_program`) on the program of those nodes alone,
+   P_T = sum_{s in T} c_s z_s, over the same free parameters: near the point every other leaf
+   is affine (its pre-activation is off its kinks; a parameter leaf is linear), so P - P_T is
+   affine there with gradient g_0. Hence P and P_T are differentiable at the same points, with
+   derivatives differing by g_0; AD's outputs differ by g_0 too (AD sends the constant adjoint
+   c_t into every leaf, and off a kink AD's factor is the derivative); and Clarke(P) = g_0 +
+   Clarke(P_T) (the sum rule is an equality when one summand is strictly differentiable). So
+   the oracle's verdict (ndf, inc, Clarke membership) is the same on both, and P_T has |T|
+   neurons where P may have thousands (the all-grid counterexample: 2|M|).
+   The work is |M|^(k-1) evaluations instead of |M|^k.
    They run in float64 over all ``rest`` at once (numpy), when every nonzero constant and value
    of M lies in [2^-300, 2^300] (else the rational loop runs). Every value of M is a float64.
    Then no product underflows or overflows (|c x| >= 2^-600), TwoProduct and TwoSum residuals
@@ -440,7 +449,7 @@ class _Counter:
             for bb, hs in hits.items():
                 touched += 1
                 if len(hs) == 1:  # K = 1: decided by Lemma B
-                    sigma, ok = hs[0]
+                    sigma, ok, _ = hs[0]
                     if sigma != 0:
                         ndf += 1
                         clarke += ok
@@ -448,7 +457,8 @@ class _Counter:
                 for p, x in zip(rest, point):
                     w[p] = x
                 w[b] = bb
-                r = classify_program(prog, w, block.free, self.proxy, semantics=self.semantics)
+                sub, _, _ = _cut_program(prog, vals, sup, {leaf_data[li][0]: leaf_data[li][5] for _, _, li in hs})
+                r = classify_program(sub, w, block.free, self.proxy, semantics=self.semantics)
                 ndf += r.ndf
                 inc += r.inc
                 clarke += r.ndf and r.clarke_ok
@@ -456,15 +466,15 @@ class _Counter:
         return BlockCounts(N, touched, ndf, inc, clarke, "bias-solve")
 
     def _bias_hits_reference(self, leaf_data, n_rest):
-        """(rest point, {b: [(sigma, hull_ok) per node on a kink there]}) for every rest point with
-        a hit, in exact rationals: the slow twin of :meth:`_bias_hits`."""
+        """(rest point, {b: [(sigma, hull_ok, leaf position) per node on a kink there]}) for every
+        rest point with a hit, in exact rationals: the slow twin of :meth:`_bias_hits`."""
         for point in itertools.product(self.Mvals, repeat=n_rest):
             hits: dict[Fraction, list] = {}
-            for leaf in leaf_data:
+            for li, leaf in enumerate(leaf_data):
                 for k in range(len(leaf[4])):
                     bb = _solve_b(leaf, k, point)
                     if bb in self.Mset:
-                        hits.setdefault(bb, []).append((leaf[5], leaf[6][k]))
+                        hits.setdefault(bb, []).append((leaf[5], leaf[6][k], li))
             if hits:
                 yield point, hits
 
@@ -525,7 +535,7 @@ class _Counter:
                         bb = _solve_b(leaf_data[li], k, point)
                         if bb not in self.Mset:
                             continue
-                    hits.setdefault(bb, []).append((leaf_data[li][5], leaf_data[li][6][k]))
+                    hits.setdefault(bb, []).append((leaf_data[li][5], leaf_data[li][6][k], li))
                 if hits:
                     yield point, hits
 

@@ -197,3 +197,20 @@ def test_bias_solve_float_filter_equals_rational_loop(fmt, kw, monkeypatch):
     monkeypatch.setattr(structured._Counter, "_bias_hits", both)
     assert structured_count(problem) is not None
     assert seen and sum(seen) > 0  # Lemma B ran, and the filter found hits
+
+
+@pytest.mark.parametrize("name", ["allgrid", "allgrid-const1", "allgrid-mix"])
+def test_bias_solve_decides_multi_touch_points_on_the_touched_nodes(name):
+    # the all-grid counterexample over e3m2, P(x) = x: at every grid point two of its 2|M| = 126
+    # ReLUs touch, the other 124 do not; the oracle on those two alone must give the whole
+    # program's verdicts (differentiable everywhere, AD wrong everywhere unless ReLU'(0) = 1/2)
+    from fpad.examples import EXAMPLES
+    from fpad.sweeps import _build
+
+    fmt = get_format("e3m2")
+    problem = _build(EXAMPLES[name].build(fmt), fmt)
+    got = structured_count(problem)
+    assert got.extra["blocks"][0]["method"] == "bias-solve"
+    assert counts(got) == counts(count_exhaustive_reference(problem))
+    assert (got.touched, got.ndf) == (fmt.n_values, 0)
+    assert got.inc == (0 if name == "allgrid-mix" else fmt.n_values)
