@@ -125,13 +125,13 @@ def _in_filter_range(x) -> bool:
     return x == 0 or _FILTER_MIN <= abs(x) <= _FILTER_MAX
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=64)
 def _value_set(fmt) -> frozenset:
     """M as a set of Fractions, once per format (a sweep builds a counter per network)."""
     return frozenset(fmt.values_fraction())
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=64)  # the precision sweep cycles through about 30 formats per network
 def _float_tables(fmt):
     """M as float64 (in values_fraction order), the sorting permutation, M sorted, and whether
     every value of M lies in the filter's range; once per format (the precision and
@@ -142,7 +142,12 @@ def _float_tables(fmt):
     tables = (mf, order, mf[order])
     for t in tables:
         t.setflags(write=False)  # shared by every counter of the format
-    return *tables, all(_in_filter_range(v) for v in mvals)
+    # the values of M are distinct: a nonzero one below float64's range would be a second zero of
+    # mf (one above it is inf); otherwise mf holds them exactly, and 2^-300, 2^300 are floats
+    mags = np.abs(mf[mf != 0])
+    in_range = (mf == 0).sum() <= 1 and (not len(mags) or (float(_FILTER_MIN) <= mags.min()
+                                                            and mags.max() <= float(_FILTER_MAX)))
+    return *tables, bool(in_range)
 
 
 def _solve_b(leaf, k, point) -> Fraction:
