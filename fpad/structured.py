@@ -451,6 +451,13 @@ class _Counter:
         touched = ndf = inc = clarke = 0
         w = list(values)
         for point, hits in self._bias_hits(leaf_data, len(rest)):
+            if point is None:  # rest points with a single exact hit, counted in bulk: K = 1
+                for (li, k), n in hits.items():
+                    touched += n
+                    if leaf_data[li][5] != 0:
+                        ndf += n
+                        clarke += n * leaf_data[li][6][k]
+                continue
             for bb, hs in hits.items():
                 touched += 1
                 if len(hs) == 1:  # K = 1: decided by Lemma B
@@ -485,7 +492,11 @@ class _Counter:
 
     def _bias_hits(self, leaf_data, n_rest, chunk: int = 1 << 18):
         """:meth:`_bias_hits_reference`'s hits, found by the float64 filter of Lemma B (module
-        docstring) over chunks of rest points and confirmed exactly; rest points in the same order."""
+        docstring) over chunks of rest points and confirmed exactly; rest points in the same order,
+        except that the rest points whose hits are all exact-float ones (no filter candidate) at
+        distinct values of b, each a K = 1 point, are counted per chunk, not listed: an item
+        ``(None, {(leaf position, kink): count})`` (the common case, left to numpy instead of a
+        Python step per point)."""
         consts = [(c0, beta, *kinks, *(c for _, c in terms)) for _, c0, terms, beta, kinks, _, _ in leaf_data]
         if not _float_tables(self.fmt)[3] or any(not _in_filter_range(x) for xs in consts for x in xs):
             yield from self._bias_hits_reference(leaf_data, n_rest)  # outside the filter's proven range
@@ -498,6 +509,8 @@ class _Counter:
             idx = np.arange(start, min(n_pts, start + chunk), dtype=np.int64)
             digits = [(idx // self.M ** (n_rest - 1 - j)) % self.M for j in range(n_rest)]
             found: dict[int, list] = {}  # chunk row -> [(leaf, kink, b when proven exactly, else None)]
+            exact_hits = []  # (leaf, kink, rows on that kink exactly, positions of b in sorted M)
+            n_cand = np.zeros(idx.shape, dtype=np.int64)  # filter candidates per row
             for li, (_, c0, terms, beta, kinks, _, _) in enumerate(leaf_data):
                 # exact: every constant a float and every operation error-free (residual 0)
                 f = np.full(idx.shape, float(c0))
@@ -525,17 +538,32 @@ class _Counter:
                     v = sorted_mf[pos]
                     with np.errstate(all="ignore"):
                         on = ex & (v == b_fl) & (v * bf == d) & (K.prod_residual(v, bf, v * bf) == 0)
-                    for r in np.flatnonzero(on).tolist():
-                        found.setdefault(r, []).append((li, k, self.Mvals[order[pos[r]]]))
+                    exact_hits.append((li, k, on, pos))
                     # otherwise the filter: the values of M within err of b_fl, confirmed in rationals
                     lo = np.searchsorted(sorted_mf, np.where(bad, 0.0, b_fl - err), "left")
                     hi = np.searchsorted(sorted_mf, np.where(bad, 0.0, b_fl + err), "right")
-                    for r in np.flatnonzero(~ex & (bad | (hi > lo))).tolist():
+                    cand = ~ex & (bad | (hi > lo))
+                    n_cand += cand
+                    for r in np.flatnonzero(cand).tolist():
                         found.setdefault(r, []).append((li, k, None))
+            # rows whose hits are all exact and at distinct values of b: each hit is a K = 1 point
+            single = n_cand == 0
+            for i, (_, _, on_i, pos_i) in enumerate(exact_hits):
+                for _, _, on_j, pos_j in exact_hits[:i]:
+                    single &= ~(on_i & on_j & (pos_i == pos_j))
+            bulk = {}
+            for li, k, on, pos in exact_hits:
+                n = int(np.count_nonzero(on & single))
+                if n:
+                    bulk[(li, k)] = n
+                for r in np.flatnonzero(on & ~single).tolist():
+                    found.setdefault(r, []).append((li, k, self.Mvals[order[pos[r]]]))
+            if bulk:
+                yield None, bulk
             for r in sorted(found):
                 point = tuple(self.Mvals[d[r]] for d in digits)
                 hits: dict[Fraction, list] = {}
-                for li, k, bb in found[r]:
+                for li, k, bb in sorted(found[r], key=lambda e: e[:2]):  # leaf, then kink order
                     if bb is None:
                         bb = _solve_b(leaf_data[li], k, point)
                         if bb not in self.Mset:
