@@ -73,7 +73,9 @@ but visits far fewer points. It combines four exact reductions, each proven belo
    Then no product underflows or overflows (|c x| >= 2^-600), TwoProduct and TwoSum residuals
    are exact, and every rounding is within u = 2^-53 relative (a sum that lands below 2^-1022 is
    exact). Two ways to decide, per point, node and kink:
-   *exact floats*: when every constant is a float and every product and sum, including
+   *exact floats*: each leaf's equation is first multiplied by the odd part of its constants'
+   common denominator (same solutions b; a decimal input 3/10 becomes 3). When every constant is
+   then a float and every product and sum, including
    d = kappa - f, has a zero residual, d is exact; a quotient d / beta that is a float (every b
    in M is) comes out of the division exactly, so b in M implies fl(d / beta) = b, and
    conversely v * beta == d with a zero TwoProduct residual means b = v. No rationals are needed.
@@ -104,6 +106,7 @@ import itertools
 import time
 from dataclasses import dataclass
 from fractions import Fraction
+from math import gcd
 
 import numpy as np
 
@@ -148,6 +151,21 @@ def _float_tables(fmt):
     in_range = (mf == 0).sum() <= 1 and (not len(mags) or (float(_FILTER_MIN) <= mags.min()
                                                             and mags.max() <= float(_FILTER_MAX)))
     return *tables, bool(in_range)
+
+
+def _odd_scaled(c0, terms, beta, kinks):
+    """A leaf's kink equation c0 + sum_j c_j x_j + beta b = kappa multiplied by the odd part D of
+    its constants' common denominator: the same solutions b, with constants such as 3/10 (a
+    decimal input) turned into floats (3), so that Lemma B's exact-float path decides those hits
+    instead of the filter and a rational confirmation per candidate."""
+    D = 1
+    for v in (c0, beta, *kinks, *(c for _, c in terms)):
+        d = Fraction(v).denominator
+        d >>= (d & -d).bit_length() - 1  # its odd part
+        D = D * d // gcd(D, d)
+    if D == 1:
+        return c0, terms, beta, kinks
+    return c0 * D, [(j, c * D) for j, c in terms], beta * D, [kappa * D for kappa in kinks]
 
 
 def _solve_b(leaf, k, point) -> Fraction:
@@ -497,7 +515,8 @@ class _Counter:
         distinct values of b, each a K = 1 point, are counted per chunk, not listed: an item
         ``(None, {(leaf position, kink): count})`` (the common case, left to numpy instead of a
         Python step per point)."""
-        consts = [(c0, beta, *kinks, *(c for _, c in terms)) for _, c0, terms, beta, kinks, _, _ in leaf_data]
+        eqs = [_odd_scaled(c0, terms, beta, kinks) for _, c0, terms, beta, kinks, _, _ in leaf_data]
+        consts = [(c0, beta, *kinks, *(c for _, c in terms)) for c0, terms, beta, kinks in eqs]
         if not _float_tables(self.fmt)[3] or any(not _in_filter_range(x) for xs in consts for x in xs):
             yield from self._bias_hits_reference(leaf_data, n_rest)  # outside the filter's proven range
             return
@@ -511,7 +530,7 @@ class _Counter:
             found: dict[int, list] = {}  # chunk row -> [(leaf, kink, b when proven exactly, else None)]
             exact_hits = []  # (leaf, kink, rows on that kink exactly, positions of b in sorted M)
             n_cand = np.zeros(idx.shape, dtype=np.int64)  # filter candidates per row
-            for li, (_, c0, terms, beta, kinks, _, _) in enumerate(leaf_data):
+            for li, (c0, terms, beta, kinks) in enumerate(eqs):
                 # exact: every constant a float and every operation error-free (residual 0)
                 f = np.full(idx.shape, float(c0))
                 mag = np.full(idx.shape, abs(float(c0)))
