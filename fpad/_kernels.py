@@ -295,36 +295,6 @@ def _exact_kink(x, aid, kptr, kinks):
     return ki
 
 
-@njit(inline="always")
-def _kink_tests(ts, kn_ex, kn_node, kst, kix, val, err, op, aptr, aidx, actid, kptr, kinks, kerr):
-    """The kink test of the kink nodes ``ts`` (block level: those not depending on the inner
-    parameter; per point: the inner ones), written into kst[t] (ST_*) and kix[t] (kink index)."""
-    for q in range(ts.shape[0]):
-        t = ts[q]
-        if kn_ex[t]:
-            ki = _exact_kink(val[aidx[aptr[kn_node[t]]]], actid[kn_node[t]], kptr, kinks)
-            kst[t] = ST_KINK if ki >= 0 else ST_OFF
-            kix[t] = ki
-        else:
-            st, ki = _kink_status(kn_node[t], val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
-            kst[t] = st
-            kix[t] = ki
-
-
-@njit(inline="always")
-def _touches(ts, kst, K, tt, und):
-    """(K, tt, und) after the kink nodes ``ts``: K counts the touched ones (tt, the last of them),
-    und is set by an undecided test or a tie."""
-    for q in range(ts.shape[0]):
-        t = ts[q]
-        if kst[t] == ST_UNDECIDED or kst[t] == ST_TIE:
-            und = True
-        elif kst[t] == ST_KINK:
-            K += 1
-            tt = t
-    return K, tt, und
-
-
 @njit(cache=True)
 def _full_eval(digits, table, fv, fe, pst, P, A):
     """Every live node's (val, err) at the point with the given digits; pst[n]: ACT piece / MAX
@@ -517,7 +487,6 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
     nik = ik_kn.shape[0]
     m = table.shape[0]
     max_spec = 3 * (kinks.shape[0] + 1) * (nik + 1)
-    outer_kn = np.nonzero(~kn_inner)[0]  # the kink nodes tested once per block
     val = val0.copy()
     err = err0.copy()
     base = np.zeros(N)
@@ -606,8 +575,25 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
                     base[n] = s
                     base_e[n] = es
             # block-level kink nodes (not depending on the inner parameter)
-            _kink_tests(outer_kn, kn_ex, kn_node, kst, kix, val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
-        kb, tb, und_b = _touches(outer_kn, kst, 0, -1, False)
+            for t in range(nK):
+                if not kn_inner[t]:
+                    if kn_ex[t]:
+                        ki = _exact_kink(val[aidx[aptr[kn_node[t]]]], actid[kn_node[t]], kptr, kinks)
+                        st = ST_KINK if ki >= 0 else ST_OFF
+                    else:
+                        st, ki = _kink_status(kn_node[t], val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
+                    kst[t] = st
+                    kix[t] = ki
+        kb = 0
+        tb = -1
+        und_b = False
+        for t in range(nK):
+            if not kn_inner[t]:
+                if kst[t] == ST_UNDECIDED or kst[t] == ST_TIE:
+                    und_b = True
+                elif kst[t] == ST_KINK:
+                    kb += 1
+                    tb = t
         d0 = p0 - off
         d1 = p1 - off
         affine = fast
@@ -767,8 +753,24 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
                 else:
                     _store_x(n, val, err, op, aptr, aidx, acoef, acerr, cst, cerr, actid, exact, kptr, kinks, kerr,
                              sptr, slopes, serr, icpt, ierr)
-            _kink_tests(ik_kn, kn_ex, kn_node, kst, kix, val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
-            K, tt, und = _touches(ik_kn, kst, kb, tb, und_b)
+            K = kb
+            tt = tb
+            und = und_b
+            for q in range(nik):
+                t = ik_kn[q]
+                # the kink test is written out here and at the block level: an inlined helper
+                # returning (state, index) measured 25-35% slower on B4 (2.4e6 vs 3.3e6 points/s)
+                if kn_ex[t]:
+                    ki = _exact_kink(val[aidx[aptr[kn_node[t]]]], actid[kn_node[t]], kptr, kinks)
+                    st = ST_KINK if ki >= 0 else ST_OFF
+                else:
+                    st, ki = _kink_status(kn_node[t], val, err, op, aptr, aidx, actid, kptr, kinks, kerr)
+                kix[t] = ki
+                if st == ST_UNDECIDED or st == ST_TIE:
+                    und = True
+                elif st == ST_KINK:
+                    K += 1
+                    tt = t
             code = _decide(K, und, tt, blk, base_touched, kix, kn_inv, kn_node, c_blk, c_kink, c_code,
                            digits, table, k, fv, fe, pst, adj, adje, P, A)
             _tally(g, p, code, tt if K == 1 else -1, 1, counts, pk, wit, maxw, dbuf, cap)
