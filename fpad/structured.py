@@ -367,9 +367,10 @@ class _Counter:
         self.Mset = _value_set(fmt)
         self.cache: dict[tuple, BlockCounts] = {}  # canonical key -> counts, for this problem
 
-    def program_counts(self, program: Program, values, free: list[int]) -> tuple[BlockCounts, bool]:
-        """Lemma S on a whole program; returns (counts, whether anything was reduced)."""
-        const_touched, factored, blocks = _decompose(program, values, free, self.semantics)
+    def program_counts(self, program: Program, values, free: list[int], decomposed=None) -> tuple[BlockCounts, bool]:
+        """Lemma S on a whole program; returns (counts, whether anything was reduced). ``decomposed``:
+        :func:`_decompose`'s result when the caller has it already."""
+        const_touched, factored, blocks = decomposed or _decompose(program, values, free, self.semantics)
         F = self.M ** len(factored)
         N = self.M ** len(free)
         parts = [self.block_counts(b, values) for b in blocks]
@@ -626,10 +627,11 @@ def structured_count(problem, semantics=ops.EXACT) -> CountResult | None:
     counter = _Counter(problem.fmt, problem.proxy, problem, ops.get_semantics(semantics))
     free = list(problem.free)
     try:
-        const_touched, factored, blocks = _decompose(problem.program, problem.values, free, counter.semantics)
+        decomposed = _decompose(problem.program, problem.values, free, counter.semantics)
+        const_touched, factored, blocks = decomposed
         if not factored and len(blocks) == 1 and counter.block_counts(blocks[0], problem.values, brute=False) is None:
             return None  # one block that only brute force can count: the engine's exhaustive path
-        counts, reduced = counter.program_counts(problem.program, problem.values, free)
+        counts, reduced = counter.program_counts(problem.program, problem.values, free, decomposed)
     except _NotReducible:
         return None
     if not reduced:
