@@ -81,6 +81,10 @@ but visits far fewer points. It combines four exact reductions, each proven belo
    d = kappa - f, has a zero residual, d is exact; a quotient d / beta that is a float (every b
    in M is) comes out of the division exactly, so b in M implies fl(d / beta) = b, and
    conversely v * beta == d with a zero TwoProduct residual means b = v. No rationals are needed.
+   When the sum is exact but d is not a float64 (a nonzero TwoSum residual) and beta has at most
+   53 - p significant bits (p: M's precision), there is no hit: every b * beta (b in M, in the
+   range above) is a float64, and d would be one. (bf16 HardSigmoid, B = 4: a tiny w x makes
+   3 - w x inexact at 270,000 rest points, each otherwise a rational confirmation.)
    *filter*: otherwise, with n terms (n <= |rest| < 14, since |M|^|rest| <= SOLVE_LIMIT and
    |M| >= 3), |b_float - b| <= (n + 6) u ((|kappa| + sum |terms|) / |beta| + |b_float|)
    (conversions of the rational constants included) + 2^-1075 (a quotient below 2^-1022). The
@@ -134,6 +138,18 @@ def _in_filter_range(x) -> bool:
 def _value_set(fmt) -> frozenset:
     """M as a set of Fractions, once per format (a sweep builds a counter per network)."""
     return frozenset(fmt.values_fraction())
+
+
+def _bits(x: Fraction) -> int:
+    """Significant bits of a dyadic rational (its odd numerator's length)."""
+    n = abs(x.numerator)
+    return (n >> ((n & -n).bit_length() - 1)).bit_length() if n else 0
+
+
+@functools.lru_cache(maxsize=64)
+def _significant_bits(fmt) -> int:
+    """The most significant bits of a value of M (its precision p, subnormals have fewer)."""
+    return max(_bits(v) for v in fmt.values_fraction())
 
 
 @functools.lru_cache(maxsize=64)  # the precision sweep cycles through about 30 formats per network
@@ -526,6 +542,8 @@ class _Counter:
         mf, order, sorted_mf, _ = _float_tables(self.fmt)
         # exact path possible for a leaf: every constant a float
         dyadic = [all(Fraction(float(x)) == x for x in xs) for xs in consts]
+        pbits = _significant_bits(self.fmt)
+        thin = [dyadic[li] and pbits + _bits(Fraction(float(beta))) <= 53 for li, (_, _, beta, _) in enumerate(eqs)]
         n_pts = self.M ** n_rest
         for start in range(0, n_pts, chunk):
             idx = np.arange(start, min(n_pts, start + chunk), dtype=np.int64)
@@ -555,7 +573,11 @@ class _Counter:
                     # d = kappa - f exactly: a quotient d / beta that is a float (every v in M is)
                     # comes out of the division exactly, so b is in M iff b_fl is, with
                     # b_fl * beta == d exactly (a product with a nonzero residual is not a float)
-                    ex = exact & ~bad & (K.sum_residual(kf, -f) == 0)
+                    res0 = K.sum_residual(kf, -f) == 0
+                    ex = exact & ~bad & res0
+                    # beta with few bits: every b * beta (b in M) is a float64, so where d = kappa - f
+                    # is exact-but-not-a-float64 (a nonzero residual) no b in M solves the equation
+                    miss = exact & ~bad & ~res0 if thin[li] else False
                     pos = np.minimum(np.searchsorted(sorted_mf, np.where(bad, 0.0, b_fl)), self.M - 1)
                     v = sorted_mf[pos]
                     with np.errstate(all="ignore"):
@@ -564,7 +586,7 @@ class _Counter:
                     # otherwise the filter: the values of M within err of b_fl, confirmed in rationals
                     lo = np.searchsorted(sorted_mf, np.where(bad, 0.0, b_fl - err), "left")
                     hi = np.searchsorted(sorted_mf, np.where(bad, 0.0, b_fl + err), "right")
-                    cand = ~ex & (bad | (hi > lo))
+                    cand = ~ex & ~miss & (bad | (hi > lo))
                     n_cand += cand
                     for r in np.flatnonzero(cand).tolist():
                         found.setdefault(r, []).append((li, k, None))

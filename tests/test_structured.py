@@ -175,6 +175,8 @@ BIAS_SOLVE_CASES = [
     ("e4m3fn", dict(width=1, inputs=[[3], [-3]], act="hardsigmoid", free=["L1.W", "L1.b", "L2.W"])),
     ("e5m2", dict(width=1, inputs=[["1/3"], [6]], act="hardtanh")),
     ("bf16", dict(width=1, inputs=[[1], ["-1/2"]])),
+    # 3 - w x inexact in float64 for tiny w: rows decided without a candidate (few-bit beta)
+    ("bf16", dict(width=1, inputs=[[3], ["-3/4"]], act="hardsigmoid")),
 ]
 
 
