@@ -26,6 +26,7 @@ points, in which chunks, where they run, and how their exact counts are saved an
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import random
 import sys
@@ -64,6 +65,8 @@ _CALIBRATION_CAP = 1 << 20
 # is not representative. Stopping at the first probe over the time threshold selected exactly
 # those: a 1-16-16-1 e5m2 sample was refused as 30 min at 552 points/s; it runs at 1.2e4.
 _CALIBRATION_MIN_POINTS = 1 << 12
+# ... or until the measured rate puts the whole run under 1/_SETTLED_MARGIN of the budget.
+_SETTLED_MARGIN = 100
 # fpad.enumerate's kernels take ranges of flat point indices as int64, below 2^62 (its
 # _INDEX_LIMIT); points beyond it go to them by their coordinates (classify_points).
 _KERNEL_INDEX_LIMIT = 1 << 62
@@ -379,12 +382,14 @@ def _make_plan(problem, compiled, method, sample, line, seed, chunk_size) -> Pla
 
 
 # -- budget -----------------------------------------------------------------------------------
-def measure_rate(compiled, plan: Plan) -> float:
+def measure_rate(compiled, plan: Plan, settled: float = math.inf) -> float:
     """Points per second of this plan's own chunk function, timed on representative points.
 
     A one-point warm-up first (numba compilation or cache load), then samples growing fourfold
     until one takes ``_CALIBRATION_SECONDS`` and holds ``_CALIBRATION_MIN_POINTS`` points, takes
-    8x that time, or covers ``_CALIBRATION_CAP`` points (or the whole work).
+    8x that time, or covers ``_CALIBRATION_CAP`` points (or the whole work); or, once a sample
+    holds ``_CALIBRATION_MIN_POINTS`` points, as soon as its rate reaches ``settled`` (the caller's
+    question is answered with a wide margin).
     """
     fn, args, _ = plan.probe(1)
     fn(compiled, *args)
@@ -396,7 +401,7 @@ def measure_rate(compiled, plan: Plan) -> float:
         fn(compiled, *args)
         dt = time.perf_counter() - t
         if (dt >= _CALIBRATION_SECONDS and n >= _CALIBRATION_MIN_POINTS) or dt >= 8 * _CALIBRATION_SECONDS \
-                or n >= min(_CALIBRATION_CAP, plan.work):
+                or n >= min(_CALIBRATION_CAP, plan.work) or (n >= _CALIBRATION_MIN_POINTS and points >= settled * dt):
             return points / max(dt, 1e-9)
         n *= 4
 
@@ -409,7 +414,9 @@ def _check_budget(problem, compiled, plan, remaining, max_seconds, requested, wo
     not already tried (``auto`` tries it first), lines only with several free parameters."""
     if max_seconds is None or remaining <= _NO_CALIBRATION_POINTS:
         return
-    rate = measure_rate(compiled, plan) * workers
+    # a run measured to take under 1% of the budget is let through without timing it further
+    # (the quick inc table spent 3.4 of its 8.3 s calibrating cells of a few seconds)
+    rate = measure_rate(compiled, plan, settled=_SETTLED_MARGIN * remaining / (max_seconds * workers)) * workers
     eta = remaining / rate
     if eta <= max_seconds:
         return

@@ -39,7 +39,8 @@ def test_sample_draws_do_not_depend_on_chunking():
 @pytest.fixture
 def fake_rates(monkeypatch):
     """Exhaustive kernel 10^9 points/s, the sampling path 10^4 (the real ratio is also large)."""
-    monkeypatch.setattr(engine, "measure_rate", lambda compiled, plan: 1e9 if plan.method == "exhaustive" else 1e4)
+    monkeypatch.setattr(engine, "measure_rate",
+                        lambda compiled, plan, settled=None: 1e9 if plan.method == "exhaustive" else 1e4)
 
 
 def test_refusal_advice_uses_the_sampling_rate(fake_rates):
