@@ -304,7 +304,7 @@ def _cut_program(src: Program, values, sup, leaves: dict[int, Fraction]) -> tupl
         needed.add(i)
         if sup[i]:
             stack.extend(nodes[i].args)
-    prog = Program(list(src.param_names))
+    prog = Program(src.param_names)  # shared, not copied: a copy per block was quadratic in width
     remap: dict[int, int] = {}
     free_order: list[int] = []
     for i in sorted(needed):
