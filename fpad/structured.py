@@ -82,8 +82,9 @@ but visits far fewer points. It combines four exact reductions, each proven belo
    in M is) comes out of the division exactly, so b in M implies fl(d / beta) = b, and
    conversely v * beta == d with a zero TwoProduct residual means b = v. No rationals are needed.
    When the sum is exact but d is not a float64 (a nonzero TwoSum residual) and beta has at most
-   53 - p significant bits (p: M's precision), there is no hit: every b * beta (b in M, in the
-   range above) is a float64, and d would be one. (bf16 HardSigmoid, B = 4: a tiny w x makes
+   53 - p significant bits (p: M's precision), there is no hit: for b in M, b * beta has at most
+   53 significant bits and is 0 or in [2^-600, 2^600], so it is a float64, and d would be one
+   (b = 0 gives d = 0, a float). The bound is tight: with 54 - p bits a hit can have d not a float. (bf16 HardSigmoid, B = 4: a tiny w x makes
    3 - w x inexact at 270,000 rest points, each otherwise a rational confirmation.)
    *filter*: otherwise, with n terms (n <= |rest| < 14, since |M|^|rest| <= SOLVE_LIMIT and
    |M| >= 3), |b_float - b| <= (n + 6) u ((|kappa| + sum |terms|) / |beta| + |b_float|)
@@ -577,7 +578,7 @@ class _Counter:
                     ex = exact & ~bad & res0
                     # beta with few bits: every b * beta (b in M) is a float64, so where d = kappa - f
                     # is exact-but-not-a-float64 (a nonzero residual) no b in M solves the equation
-                    miss = exact & ~bad & ~res0 if thin[li] else False
+                    miss = exact & ~bad & ~res0 & thin[li]
                     pos = np.minimum(np.searchsorted(sorted_mf, np.where(bad, 0.0, b_fl)), self.M - 1)
                     v = sorted_mf[pos]
                     with np.errstate(all="ignore"):

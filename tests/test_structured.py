@@ -231,3 +231,38 @@ def test_bias_solve_decides_multi_touch_points_on_the_touched_nodes(name):
     assert counts(got) == counts(count_exhaustive_reference(problem))
     assert (got.touched, got.ndf) == (fmt.n_values, 0)
     assert got.inc == (0 if name == "allgrid-mix" else fmt.n_values)
+
+
+@pytest.mark.parametrize("fmt", ["e2m1", "e4m3fn", "bf16"])
+@pytest.mark.parametrize("extra_bit", [0, 1])
+def test_bias_solve_few_bit_beta_rule_at_its_bound(fmt, extra_bit):
+    """Lemma B's rule "d exact but not a float64, beta with at most 53 - p bits: no hit", at the
+    bound: b in M with p bits, beta = 2^(53 - p + extra_bit) - 1, d = b * beta split into floats
+    kappa - f. With 53 - p bits d is a float (a hit through the exact path); with one bit more d
+    is not a float64, the rule must not apply, and the hit is still found."""
+    from fpad import structured
+
+    f_ = get_format(fmt)
+    p = structured._significant_bits(f_)
+    counter = structured._Counter(f_, None, None, None)
+    b = max(v for v in counter.Mvals if structured._bits(v) == p)
+    beta = Fraction(2 ** (53 - p + extra_bit) - 1)
+    d = b * beta
+    unit = Fraction(abs(d.numerator) & -abs(d.numerator), d.denominator)
+    f0 = -unit  # kappa = d + f0 and f0 are floats; kappa - f0 = d
+    leaf = [(0, f0, [], beta, (d + f0,), Fraction(1), [True])]
+    assert (Fraction(float(d)) == d) == (extra_bit == 0)
+    fast = list(counter._bias_hits(leaf, 1))
+    slow = list(counter._bias_hits_reference(leaf, 1))
+    assert sum(len(h) for _, h in slow) == len(counter.Mvals)  # b hit at every rest point
+
+    def hits(stream):
+        out = collections.Counter()
+        for pt, h in stream:
+            if pt is None:
+                out.update(h)
+            else:
+                out.update({(0, 0): len(h)})
+        return out
+
+    assert hits(fast) == hits(slow) == collections.Counter({(0, 0): len(counter.Mvals)})
