@@ -33,16 +33,17 @@ def _writable_dir(path: Path) -> bool:
         return False
 
 
-def cache_dir() -> Path:
-    """The directory numba's cache files go to (created if need be)."""
-    if os.environ.get(ENV):
+def cache_dir(kind: str = "numba") -> Path:
+    """The directory fpad's ``kind`` cache files go to (created if need be): ``numba`` for the
+    kernels (``NUMBA_CACHE_DIR`` when the user set it), ``jax`` for JAX's compilations."""
+    if kind == "numba" and os.environ.get(ENV):
         return Path(os.environ[ENV])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    for candidate in (Path(base) / "fpad" / "numba",
-                      Path(tempfile.gettempdir()) / f"fpad-numba-{_user()}"):
+    for candidate in (Path(base) / "fpad" / kind,
+                      Path(tempfile.gettempdir()) / f"fpad-{kind}-{_user()}"):
         if _writable_dir(candidate):
             return candidate
-    return Path(base) / "fpad" / "numba"  # nothing writable: numba then runs without its cache
+    return Path(base) / "fpad" / kind  # nothing writable: the caller runs without its cache
 
 
 def _user() -> str:

@@ -38,7 +38,7 @@ def _persistent_cache(jax) -> None:
 
     if jax.config.jax_compilation_cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return
-    path = _numba_cache.cache_dir().parent / "jax"
+    path = _numba_cache.cache_dir("jax")
     if _numba_cache._writable_dir(path):
         jax.config.update("jax_compilation_cache_dir", str(path))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
