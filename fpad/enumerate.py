@@ -116,17 +116,12 @@ def _form(c: Fraction):
     return (n.bit_length(), e, e)
 
 
-@functools.lru_cache(maxsize=8)
-def _fractions_of(table_bytes: bytes) -> tuple[Fraction, ...]:
-    """The float64 values packed in ``table_bytes`` as Fractions (bf16: 65,279 of them, 80 ms)."""
-    return tuple(Fraction(float(x)) for x in np.frombuffer(table_bytes, dtype=np.float64))
-
-
-@functools.lru_cache(maxsize=8)
-def _table_form(table_bytes: bytes) -> tuple:
-    """The union of the forms of every value of a table (the form of a free parameter)."""
+@functools.lru_cache(maxsize=64)
+def _param_form(fmt) -> tuple:
+    """The union of the forms of every value of M (the form of a free parameter), once per
+    format (bf16: 65,279 values; the width sweep compiles a dozen problems per format)."""
     tform = (0, 0, 0)
-    for v in _fractions_of(table_bytes):
+    for v in fmt.values_fraction():
         tform = _union(tform, _form(v))
     return tform
 
@@ -243,9 +238,10 @@ class Compiled:
         return [exact[d] for d in row]
 
     @functools.cached_property
-    def exact_table(self) -> tuple[Fraction, ...]:
-        """M's values as Fractions (a deep point has thousands), built once per table."""
-        return _fractions_of(self.table.tobytes())
+    def exact_table(self) -> list[Fraction]:
+        """M's values as Fractions, in ``table`` order (a deep point has thousands): the format's
+        own, built once per format."""
+        return self.problem.fmt.values_fraction()
 
     def free_values(self, index: int) -> list[Fraction]:
         """The exact free values of point ``index`` (in ``problem.free`` order)."""
@@ -277,7 +273,7 @@ def compile_problem(problem, semantics=ops.EXACT) -> Compiled:
 
     acts, A = _act_tables(problem, [nodes[old] for old in order])
     f = _fold_nodes(problem, order, {p: j for j, p in enumerate(free)}, {a: i for i, a in enumerate(acts)})
-    exact = _forms(f, acts, table)
+    exact = _forms(f, acts, problem.fmt)
 
     # constant touched nodes (touched at every point)
     cvals = {old: f.exactval[i] for i, old in enumerate(order) if f.isconst[i]}
@@ -560,12 +556,12 @@ def _memo_key(f: _Folded, kn_set):
     return key_kind, key_node
 
 
-def _forms(f: "_Folded", acts, table) -> np.ndarray:
+def _forms(f: "_Folded", acts, fmt) -> np.ndarray:
     """The static exactness analysis (module docstring): exact[n] iff every float64 operation
     of node n, in any summation order, is exact at every grid point."""
     N, op, aptr, aidx, acoef_q, cst_q, actid = f.N, f.op, f.aptr, f.aidx, f.acoef_q, f.cst_q, f.actid
     isconst, err0, exactval = f.isconst, f.err0, f.exactval
-    tform = _table_form(table.tobytes())
+    tform = _param_form(fmt)
     forms: list = [None] * N
     exact = np.zeros(N, np.bool_)
     for i in range(N):
