@@ -84,8 +84,9 @@ but visits far fewer points. It combines four exact reductions, each proven belo
    When the sum is exact but d is not a float64 (a nonzero TwoSum residual) and beta has at most
    53 - p significant bits (p: M's precision), there is no hit: for b in M, b * beta has at most
    53 significant bits and is 0 or in [2^-600, 2^600], so it is a float64, and d would be one
-   (b = 0 gives d = 0, a float). The bound is tight: with 54 - p bits a hit can have d not a float. (bf16 HardSigmoid, B = 4: a tiny w x makes
-   3 - w x inexact at 270,000 rest points, each otherwise a rational confirmation.)
+   (b = 0 gives d = 0, a float). The bound is tight: with 54 - p bits a hit can have d not a
+   float. (bf16 HardSigmoid, B = 4: a tiny w x makes 3 - w x inexact at 270,000 rest points,
+   each otherwise a rational confirmation.)
    *filter*: otherwise, with n terms (n <= |rest| < 14, since |M|^|rest| <= SOLVE_LIMIT and
    |M| >= 3), |b_float - b| <= (n + 6) u ((|kappa| + sum |terms|) / |beta| + |b_float|)
    (conversions of the rational constants included) + 2^-1075 (a quotient below 2^-1022). The
@@ -118,7 +119,7 @@ from math import gcd
 import numpy as np
 
 from fpad import _kernels as K
-from fpad.enumerate import count_exhaustive
+from fpad.enumerate import _form, count_exhaustive
 from fpad import ops
 from fpad.graph import Program
 from fpad.oracle import classify_program
@@ -139,18 +140,6 @@ def _in_filter_range(x) -> bool:
 def _value_set(fmt) -> frozenset:
     """M as a set of Fractions, once per format (a sweep builds a counter per network)."""
     return frozenset(fmt.values_fraction())
-
-
-def _bits(x: Fraction) -> int:
-    """Significant bits of a dyadic rational (its odd numerator's length)."""
-    n = abs(x.numerator)
-    return (n >> ((n & -n).bit_length() - 1)).bit_length() if n else 0
-
-
-@functools.lru_cache(maxsize=64)
-def _significant_bits(fmt) -> int:
-    """The most significant bits of a value of M (its precision p, subnormals have fewer)."""
-    return max(_bits(v) for v in fmt.values_fraction())
 
 
 @functools.lru_cache(maxsize=64)  # the precision sweep cycles through about 30 formats per network
@@ -543,8 +532,8 @@ class _Counter:
         mf, order, sorted_mf, _ = _float_tables(self.fmt)
         # exact path possible for a leaf: every constant a float
         dyadic = [all(Fraction(float(x)) == x for x in xs) for xs in consts]
-        pbits = _significant_bits(self.fmt)
-        thin = [dyadic[li] and pbits + _bits(Fraction(float(beta))) <= 53 for li, (_, _, beta, _) in enumerate(eqs)]
+        # beta's significant bits (enumerate._form of a dyadic); every value of M has at most p
+        thin = [dyadic[li] and self.fmt.p + _form(Fraction(beta))[0] <= 53 for li, (_, _, beta, _) in enumerate(eqs)]
         n_pts = self.M ** n_rest
         for start in range(0, n_pts, chunk):
             idx = np.arange(start, min(n_pts, start + chunk), dtype=np.int64)

@@ -243,9 +243,9 @@ def test_bias_solve_few_bit_beta_rule_at_its_bound(fmt, extra_bit):
     from fpad import structured
 
     f_ = get_format(fmt)
-    p = structured._significant_bits(f_)
+    p = f_.p
     counter = structured._Counter(f_, None, None, None)
-    b = max(v for v in counter.Mvals if structured._bits(v) == p)
+    b = max(v for v in counter.Mvals if v and structured._form(v)[0] == p)
     beta = Fraction(2 ** (53 - p + extra_bit) - 1)
     d = b * beta
     unit = Fraction(abs(d.numerator) & -abs(d.numerator), d.denominator)
