@@ -202,10 +202,12 @@ def test_pool_kernel_matches_window_scan():
 
     rng = np.random.default_rng(3)
     seen_inf = seen_pairs = 0
-    for case in range(60):
+    for case in range(72):
         k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
         s = (int(rng.integers(1, k[0] + 1)), int(rng.integers(1, k[1] + 1)))
         p = (int(rng.integers(0, k[0] // 2 + 1)), int(rng.integers(0, k[1] // 2 + 1)))
+        if case < 12:  # the kernel's unrolled 2x2 path (no padding; strides 1 and 2)
+            k, s, p = (2, 2), ((1, 1), (2, 2), (2, 1))[case % 3], (0, 0)
         x = rng.choice((-np.inf, -1.0, 0.0, 0.5), size=(2, 2, int(rng.integers(k[0], 7)), int(rng.integers(k[1], 7))))
         x = x.astype(np.float32 if case % 2 else np.float64)
         nz = rng.random(x.shape) < 0.5
