@@ -9,6 +9,17 @@ windows and the index AD routes each window's gradient to (from
 ``max_pool2d_with_indices``, the kernel whose indices the backward uses). The training code
 changes by one ``with`` line; the forward itself runs unchanged.
 
+Replay. The mode costs a Python dispatch per torch call, which on the small networks of the
+experiments is as much as the checks. So from the second forward of one :class:`Capture` on,
+the capture runs a :mod:`torch.fx` copy of the model that calls the same modules and functions
+and also returns every value the trace holds (pools call ``max_pool2d_with_indices``, as the
+mode does); the graph, the activations and each node's static facts come from a forward under
+the mode. That second forward runs the copy under the mode and switches to the replay only if
+the trace rebuilt from the copy's values equals the mode's, node by node and bit by bit.
+Models that fx cannot trace, in-place activations, activation bounds given as tensors, an own
+``forward`` attribute, or a change of any module's train/eval flag keep (or go back to) the mode.
+``Capture(model, replay=False)`` always uses the mode; tests compare the two on every model.
+
 Nothing is silently skipped: a leaf module of an unsupported type, or a torch call that produces
 a floating tensor from a traced one and is not understood (dropout, GELU, average pooling, ...),
 raises :class:`fpad.errors.FpadError` naming the layer or the call.
@@ -16,6 +27,7 @@ raises :class:`fpad.errors.FpadError` naming the layer or the call.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -178,17 +190,23 @@ class _Mode(TorchFunctionMode):
 class Capture:
     """``with Capture(model) as cap: out = model(x)`` records ``cap.trace`` (see the module docstring)."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, replay: bool = True):
         check_modules(model)
         self.model = model
         self._params = list(model.named_parameters())
         self.pnames = {id(p): n for n, p in self._params}
+        self._modules = [m for _, m in model.named_modules()]
         self._trace: Trace | None = None
         self._out: int | None = None  # node id of the model's output once the forward is over
         self._nodes: list[Node] = []
         self._ids: dict[int, int] = {}
         self._hook = None
         self._mode = None
+        # the fx replay (module docstring): None not tried yet, False unavailable, else _Replay
+        self._replay = None if replay else False
+        self._forwards = 0  # forwards under the mode so far (the replay is built on the second)
+        self._fx = None  # during the forward that builds the replay: (replay, its output values)
+        self._building = None
 
     # -- context manager ---------------------------------------------------------------------------
     def __enter__(self):
@@ -196,6 +214,22 @@ class Capture:
         # Parameter facts are read outside the tracing mode (attribute reads under it are torch
         # calls and cost a dispatch each): version counters here, the rest in ``trace``.
         self._versions = {n: p._version for n, p in self._params}
+        rp = self._replay
+        if rp and rp.flags != self._flags():
+            rp = self._replay = None  # a module switched train/eval: trace the model again
+            self._forwards = 1
+        if rp:
+            self.model.forward = rp.forward_for(self)
+            return self
+        self._building = None  # the replay this forward builds (its forward is the model's until __exit__)
+        if rp is None and self._forwards >= 1 and "forward" not in self.model.__dict__:
+            self._building = _Replay.build(self.model, self._flags())
+            if self._building is None:
+                self._replay = False
+            else:
+                self.model.forward = self._building.recording_forward(self)
+        self._unsafe = False  # set by a recorder when the replay cannot reproduce this forward
+        self._pool_idx: dict[int, torch.Tensor] = {}
         self._hook = self.model.register_forward_pre_hook(self._pre)
         self._post = self.model.register_forward_hook(self._done)
         self._mode = _Mode(self)
@@ -203,10 +237,24 @@ class Capture:
         return self
 
     def __exit__(self, *exc):
+        if self._replay:
+            self.model.__dict__.pop("forward", None)
+            return False
         self._mode.__exit__(*exc)
         self._hook.remove()
         self._post.remove()
+        self._forwards += 1
+        if self._building is not None:
+            self.model.__dict__.pop("forward", None)
+        if self._fx is not None:  # this forward ran the fx copy under the mode: compare the two
+            rp, vals = self._fx
+            self._fx = None
+            ok = exc[0] is None and self._out is not None and not self._unsafe and rp.adopt(self, vals)
+            self._replay = rp if ok else False
         return False
+
+    def _flags(self) -> tuple:
+        return tuple(m.training for m in self._modules)
 
     def _pre(self, module, args):
         if self._nodes:  # a second forward inside one capture: keep the last one
@@ -282,6 +330,8 @@ class Capture:
             act = _torch_act(name, args, kwargs)
             if inplace:  # the producer's recorded output is the value before the call
                 self._nodes[src].tensor = pre
+            if inplace or _tensor_args(args, kwargs):
+                self._unsafe = True  # the replay reads y from the producer, and bounds once
             self._new("act", (src,), out, {"act": act, "y": pre})
         return out
 
@@ -296,7 +346,8 @@ class Capture:
         if _pair(_arg(args, kwargs, 4, "dilation", 1)) != (1, 1) or _arg(args, kwargs, 5, "ceil_mode", False):
             raise FpadError("fpad.train: max_pool2d with dilation or ceil_mode is not supported")
         res, idx = torch.nn.functional.max_pool2d_with_indices(x, k, s, p)
-        self._new("pool", (self._tracked(x),), res, {"kernel": k, "stride": s, "padding": p, "indices": idx.numpy()})
+        i = self._new("pool", (self._tracked(x),), res, {"kernel": k, "stride": s, "padding": p, "indices": idx.numpy()})
+        self._pool_idx[i] = idx
         want = name == "max_pool2d_with_indices" or _arg(args, kwargs, 6, "return_indices", False)
         return (res, idx) if want else res
 
@@ -376,10 +427,15 @@ _HANDLERS = {
 _ACT_CACHE: dict = {}
 
 
+def _tensor_args(args, kwargs) -> bool:
+    """Does an activation call give a bound (an argument after the input) as a tensor?"""
+    return any(isinstance(v, torch.Tensor) for v in args[1:]) or any(isinstance(v, torch.Tensor) for v in kwargs.values())
+
+
 def _torch_act(name, args, kwargs) -> acts.TorchAct:
     """:func:`acts.from_call`, memoised on the call's non-tensor arguments (constant per model)."""
     key = (name, tuple(args[1:]), tuple(sorted(kwargs.items())))
-    if any(isinstance(v, torch.Tensor) for v in args[1:]) or any(isinstance(v, torch.Tensor) for v in kwargs.values()):
+    if _tensor_args(args, kwargs):
         return acts.from_call(name, args, kwargs)  # bounds given as tensors: not memoised
     try:
         hash(key)
@@ -388,6 +444,119 @@ def _torch_act(name, args, kwargs) -> acts.TorchAct:
     if key not in _ACT_CACHE:
         _ACT_CACHE[key] = acts.from_call(name, args, kwargs)
     return _ACT_CACHE[key]
+
+
+def _pool_with_indices(x, kernel, stride, padding):
+    """What the fx copy calls for an ``nn.MaxPool2d``: the pool and AD's routed indices (the
+    kernel the mode's recorder calls, so the mode records the copy's pool as the model's)."""
+    return torch.nn.functional.max_pool2d_with_indices(x, kernel, stride, padding)
+
+
+_PER_STEP = ("y", "indices", "gamma", "value", "y64", "zero")  # info entries not carried between steps
+
+
+class _Replay:
+    """A :mod:`torch.fx` copy of the model returning (output, every fx node's value), and once
+    adopted, how each traced node's tensor is read from those values (module docstring)."""
+
+    def __init__(self, gm, flags: tuple):
+        self.gm, self.flags = gm, flags
+        self.plan = None  # [(node skeleton, position of its value, position of its pool indices)]
+
+    @staticmethod
+    def build(model: nn.Module, flags: tuple) -> _Replay | None:
+        import torch.fx
+
+        try:
+            gm = torch.fx.symbolic_trace(model)
+        except Exception:  # fx cannot trace every model (data-dependent control flow, ...): the mode does
+            return None
+        g = gm.graph
+        for n in list(g.nodes):
+            mod = gm.get_submodule(n.target) if n.op == "call_module" else None
+            if not isinstance(mod, nn.MaxPool2d):
+                continue
+            if mod.return_indices or n.kwargs or len(n.args) != 1:
+                return None
+            with g.inserting_after(n):
+                both = g.call_function(_pool_with_indices, (n.args[0], _pair(mod.kernel_size), _pair(mod.stride),
+                                                            _pair(mod.padding)))
+            with g.inserting_after(both):
+                val = g.call_function(operator.getitem, (both, 0))
+            with g.inserting_after(val):
+                g.call_function(operator.getitem, (both, 1))
+            n.replace_all_uses_with(val)
+            g.erase_node(n)
+        out = next(n for n in g.nodes if n.op == "output")
+        values = [n for n in g.nodes if n.op != "output"]
+        out.args = ((out.args[0], *values),)
+        gm.recompile()
+        return _Replay(gm, flags)
+
+    def recording_forward(self, cap: Capture):
+        """The forward that builds the replay: the copy, run under the mode, its values kept."""
+        def forward(*args, **kwargs):
+            res = self.gm(*args, **kwargs)
+            cap._fx = (self, res[1:])
+            return res[0]
+        return forward
+
+    def adopt(self, cap: Capture, vals: tuple) -> bool:
+        """Map each node the mode recorded to the copy's value that is its tensor, and accept the
+        mapping only if the trace it rebuilds from ``vals`` equals the mode's, bit by bit."""
+        pos: dict[int, int] = {}
+        for j, v in enumerate(vals):
+            if isinstance(v, torch.Tensor) and id(v) in cap._ids:
+                pos.setdefault(cap._ids[id(v)], j)
+        idx_pos = {id(v): j for j, v in enumerate(vals) if isinstance(v, torch.Tensor)}
+        plan = []
+        for n in cap._nodes:
+            if n.id not in pos or (n.op == "pool" and id(cap._pool_idx.get(n.id)) not in idx_pos):
+                return False
+            skel = Node(n.id, n.op, n.parents, None, {k: v for k, v in n.info.items() if k not in _PER_STEP}, n.coef)
+            plan.append((skel, pos[n.id], idx_pos[id(cap._pool_idx[n.id])] if n.op == "pool" else -1))
+        self.plan, self.out = plan, cap._out
+        mine = self.nodes(cap, vals)
+        return all(_same_node(a, b) for a, b in zip(mine, cap._nodes))
+
+    def forward_for(self, cap: Capture):
+        def forward(*args, **kwargs):
+            if not args or not isinstance(args[0], torch.Tensor):
+                raise FpadError("fpad.train: the model's first forward argument must be the input tensor")
+            res = self.gm(*args, **kwargs)
+            cap._nodes, cap._out, cap._trace = self.nodes(cap, res[1:]), self.out, None
+            return res[0]
+        return forward
+
+    def nodes(self, cap: Capture, vals: tuple) -> list[Node]:
+        """This forward's traced nodes from the copy's values (what the mode's recorders keep)."""
+        out = []
+        params = None
+        for skel, j, k in self.plan:
+            info = dict(skel.info)
+            op = skel.op
+            t = vals[j].detach()
+            if op == "act":
+                info["y"] = out[skel.parents[0]].tensor
+            elif op == "pool":
+                info["indices"] = vals[k].numpy()
+            elif op == "batch_norm" and info["weight"] is not None:
+                params = params or dict(cap._params)
+                info["gamma"] = params[info["weight"]].detach().clone()
+            out.append(Node(skel.id, op, skel.parents, t, info, skel.coef))
+        return out
+
+
+def _same_node(a: Node, b: Node) -> bool:
+    """Equal op, edges, static facts and per-step values (tensors bit for bit: dtype, shape, bits)."""
+    def same_t(x, y):
+        return (x is None) == (y is None) and (x is None or (x.dtype == y.dtype and x.shape == y.shape
+                                                              and bool(torch.equal(x, y))))
+    ka = {k: v for k, v in a.info.items() if k not in _PER_STEP}
+    kb = {k: v for k, v in b.info.items() if k not in _PER_STEP}
+    return (a.op == b.op and a.parents == b.parents and a.coef == b.coef and ka == kb and same_t(a.tensor, b.tensor)
+            and same_t(a.info.get("y"), b.info.get("y")) and same_t(a.info.get("gamma"), b.info.get("gamma"))
+            and np.array_equal(a.info.get("indices", 0), b.info.get("indices", 0)))
 
 
 def capture(model: nn.Module) -> Capture:
