@@ -1,7 +1,10 @@
-"""Numba kernel of the per-step tie-set scan (:func:`fpad.train.checks._classify_ties`).
+"""Numba kernels of the per-step tie sets (:func:`fpad.train.checks._classify_ties`): the scan of a
+pool's windows for ties, and the verdict on each pair (i, i*) it lists.
 
-Exact by construction: it only compares floats for equality (a pool input entry with the pool's
-output, both values of the training dtype) and reads booleans and integer indices. Its slow twin
+Exact by construction: they compare floats for equality (a pool input entry with the pool's
+output, pre-activations, input patches, all values of the training dtype) and with the kinks (in
+float64, which holds both exactly), read booleans and integer indices, and multiply dyadic
+slopes and proxies by a sign. Their slow twin
 is :func:`fpad.train.checks._classify_ties_slow` (a window scan in Python with exact rationals);
 ``tests/test_train_fast.py`` compares the two reports on real and crafted steps.
 """
@@ -120,3 +123,68 @@ def pool_tie_pairs(x, m, idx, nz, kh, kw, sh, sw, ph, pw):
                     out[n, 0], out[n, 1], out[n, 2], out[n, 3], out[n, 4], out[n, 5] = p // C, p % C, h, w, hs, ws
                     n += 1
     return tied, out[:n]
+
+
+@njit(cache=True)
+def _factor(y, kinks, slopes, proxies):
+    """AD's rho'(y): the slope of y's piece, the proxy at a kink (as :func:`fpad.train.checks.ad_factor`;
+    float64 compares y, a value of the training dtype, with each kink exactly)."""
+    d = slopes[0]
+    for i in range(kinks.size):
+        if y > kinks[i]:
+            d = slopes[i + 1]
+        elif y == kinks[i]:
+            d = proxies[i]
+    return d
+
+
+# classify_pairs' verdicts on a pair (i, i*)
+HARMLESS_ZERO, HARMLESS_EQUAL, UNDECIDED, REAL = 0, 1, 2, 3
+
+
+@njit(cache=True)
+def classify_pairs(pairs, y, C, H, W, act, kinks, slopes, proxies, sign, conv, scale_nz, zpad, zp, zp_all,
+                   kh, kw, sh, sw):
+    """The verdict on each pair (b, c, h, w, h*, w*) of :func:`pool_tie_pairs` (the rule of
+    :func:`fpad.train.checks._classify_ties_slow`, exact: float equality and dyadic factors):
+
+    * HARMLESS_ZERO: both AD derivatives vanish (AD's factors, times ``sign``, are 0);
+    * for a conv block, equal rows in layer l (equal factors, equal pre-activations, a channel
+      with non-zero scale, equal input patches): HARMLESS_EQUAL if every entry of both patches
+      has AD derivative 0 w.r.t. earlier parameters (``zp``, padded, or ``zp_all``), else UNDECIDED;
+    * REAL otherwise (an exact row of the cone).
+
+    ``y`` the flat pre-activations (the pool input without an activation, ``act`` False: factor
+    1), ``zpad`` the block's input padded as the conv pads it.
+    """
+    n = pairs.shape[0]
+    out = np.empty(n, dtype=np.int8)
+    Cin = zpad.shape[1]
+    for t in range(n):
+        b, c, he, we, hs, ws = pairs[t, 0], pairs[t, 1], pairs[t, 2], pairs[t, 3], pairs[t, 4], pairs[t, 5]
+        ye, ys = y[((b * C + c) * H + he) * W + we], y[((b * C + c) * H + hs) * W + ws]
+        de = _factor(ye, kinks, slopes, proxies) * sign if act else 1.0 * sign
+        ds = _factor(ys, kinks, slopes, proxies) * sign if act else 1.0 * sign
+        if de == 0 and ds == 0:
+            out[t] = HARMLESS_ZERO
+            continue
+        same = conv and de == ds and ye == ys and scale_nz[c]
+        if same:
+            for ci in range(Cin):
+                for r in range(kh):
+                    for q in range(kw):
+                        if zpad[b, ci, he * sh + r, we * sw + q] != zpad[b, ci, hs * sh + r, ws * sw + q]:
+                            same = False
+        if not same:
+            out[t] = REAL
+            continue
+        harmless = zp_all
+        if not harmless:
+            harmless = True
+            for ci in range(Cin):
+                for r in range(kh):
+                    for q in range(kw):
+                        if not (zp[b, ci, he * sh + r, we * sw + q] and zp[b, ci, hs * sh + r, ws * sw + q]):
+                            harmless = False
+        out[t] = HARMLESS_EQUAL if harmless else UNDECIDED
+    return out

@@ -47,7 +47,7 @@ import torch
 
 from fpad import exact
 from fpad.errors import FpadError
-from fpad.train._kernels import pool_tie_pairs
+from fpad.train._kernels import REAL, UNDECIDED, classify_pairs, pool_tie_pairs
 from fpad.train.rank import column_rank
 from fpad.train.trace import OpTable
 
@@ -544,9 +544,10 @@ def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
     One pass of a numba kernel (:func:`fpad.train._kernels.pool_tie_pairs`: exact float
     equality of each window cell with the pool's output, in the training dtype's values) counts
     the tied windows and lists the pairs (i, i*) of the few holding a tied entry with a non-zero
-    AD factor (AD's winner included: a window where every tied factor vanishes is harmless); the
-    pairs are decided vectorised, and only those that are neither both-zero-factor nor
-    equal-row ties become exact rows. :func:`_classify_ties_slow` is the straightforward twin.
+    AD factor (AD's winner included: a window where every tied factor vanishes is harmless); a
+    second kernel (:func:`fpad.train._kernels.classify_pairs`) decides each pair, and only those
+    that are neither both-zero-factor nor equal-row ties become exact rows.
+    :func:`_classify_ties_slow` is the straightforward twin.
     """
     n = trace.nodes[pid]
     xt = trace.nodes[n.parents[0]].tensor
@@ -561,42 +562,54 @@ def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
     st = {"max_ops": B * C * Ho * Wo, "tied_windows": int(n_tied), "s_minus_t": 0, "undecided": 0}
     if not len(pairs):
         return st
-    bb, cc, he, we, hs, ws = pairs.T
     sign = blk.signs[pid]
-    fe, fs = ((bb * C + cc) * H + he) * W + we, ((bb * C + cc) * H + hs) * W + ws  # flat entry indices
     ya = _array(yt).reshape(-1)
-    ye, ys = ya[fe].astype(np.float64), ya[fs].astype(np.float64)  # exact: dyadic values in float64
-    De = ad_factor(act, ye) * sign if act else np.full(ye.shape, float(sign))
-    Ds = ad_factor(act, ys) * sign if act else np.full(ys.shape, float(sign))
-    rest = ~((De == 0) & (Ds == 0))  # both AD derivatives vanish: harmless (T_j)
-    # equal rows in layer l: conv blocks only (a pool with no layer of its own, e.g. on the
-    # input, has no channel facts to index; the slow twin never asks there either)
-    same = (rest & (De == Ds) & (ye == ys) & geo.scale_nonzero[cc] if geo.kind == "conv2d"
-            else np.zeros_like(rest))
-    harmless = np.zeros_like(same)
-    if np.any(same):
-        k = np.nonzero(same)[0]
-        same[k] = geo.patches_equal(bb[k], he[k], we[k], hs[k], ws[k])
-        k = k[same[k]]
-        harmless[k] = geo.patches_zero_derivative(bb[k], he[k], we[k]) & geo.patches_zero_derivative(bb[k], hs[k], ws[k])
-    undecided = same & ~harmless
-    real = rest & ~same
-    st["undecided"] = int(undecided.sum())
-    st["s_minus_t"] = int(real.sum()) + st["undecided"]
-    for k in np.nonzero(undecided)[0]:
-        _channel(per_channel, cc[k])["undecided"] += 1
-    exact_pair = ye == ys
-    if geo.bn_train:  # the batch-statistic terms cancel only if the batch norm's inputs are equal too
-        U = _array(trace.nodes[trace.nodes[blk.bn].parents[0]].tensor).reshape(-1)
-        exact_pair &= U[fe] == U[fs]
-    for k in np.nonzero(real)[0]:
-        e = (int(bb[k]), int(cc[k]), int(he[k]), int(we[k]))
-        star = (int(bb[k]), int(cc[k]), int(hs[k]), int(ws[k]))
-        ye_q, ys_q = Fraction(float(ye[k])), Fraction(float(ys[k]))
-        ds = (act.ad_derivative(ys_q) if act else Fraction(1)) * sign
-        de = (act.ad_derivative(ye_q) if act else Fraction(1)) * sign
-        _channel(per_channel, e[1])["ties"].append((star, e, ds, de, bool(exact_pair[k])))
+    conv = geo.kind == "conv2d"
+    if conv:  # equal rows in layer l are decided on the block's input patches
+        zp = geo._zero_pad()
+        zpad, zp, zp_all, (kh2, kw2), (sh2, sw2) = geo.zpad, _NO_MASK if zp is None else zp, geo._zp_all, geo.k, geo.info["stride"]
+    else:  # a pool with no conv of its own: no channel facts, every pair not both-zero is a row
+        zpad, zp, zp_all, kh2, kw2, sh2, sw2 = _NO_PATCH, _NO_MASK, True, 0, 0, 1, 1
+    kinks, slopes, proxies = _factor_table(act)
+    code = classify_pairs(pairs, ya, C, H, W, act is not None, kinks, slopes, proxies, float(sign), conv,
+                          geo.scale_nonzero, zpad, zp, zp_all, kh2, kw2, sh2, sw2)
+    undecided = np.nonzero(code == UNDECIDED)[0]
+    real = np.nonzero(code == REAL)[0]
+    st["undecided"] = len(undecided)
+    st["s_minus_t"] = len(real) + len(undecided)
+    for k in undecided:
+        _channel(per_channel, pairs[k, 1])["undecided"] += 1
+    if not len(real):
+        return st
+    U = _array(trace.nodes[trace.nodes[blk.bn].parents[0]].tensor) if geo.bn_train else None
+    y4 = ya.reshape(B, C, H, W)
+    for k in real:
+        b, c, he, we, hs, ws = (int(v) for v in pairs[k])
+        e, star = (b, c, he, we), (b, c, hs, ws)
+        ye, ys = float(y4[e]), float(y4[star])
+        ds = (act.ad_derivative(Fraction(ys)) if act else Fraction(1)) * sign
+        de = (act.ad_derivative(Fraction(ye)) if act else Fraction(1)) * sign
+        # the batch-statistic terms cancel only if the batch norm's inputs are equal too
+        exact_pair = ye == ys and (U is None or U[e] == U[star])
+        _channel(per_channel, c)["ties"].append((star, e, ds, de, bool(exact_pair)))
     return st
+
+
+_NO_PATCH = np.zeros((1, 1, 1, 1), dtype=np.float32)
+_NO_MASK = np.ones((1, 1, 1, 1), dtype=bool)
+_TABLES: dict = {}
+
+
+def _factor_table(act) -> tuple:
+    """(kinks, slopes, proxies) of an activation as float64 arrays (exact: dyadic values), for the
+    kernels; empty for no activation. Memoised per activation."""
+    if act not in _TABLES:
+        if act is None:
+            _TABLES[act] = (np.zeros(0), np.ones(1), np.zeros(0))
+        else:
+            _TABLES[act] = tuple(np.array([float(v) for v in vs], dtype=np.float64)
+                                 for vs in (act.act.kinks, act.act.slopes, act.proxies))
+    return _TABLES[act]
 
 
 def _static(trace, blocks) -> dict:
