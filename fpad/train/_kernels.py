@@ -62,11 +62,23 @@ def _pass1(xf, mf, idf, nzf, npairs, P, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw):
 
 
 @njit(cache=True)
-def pool_tie_pairs(x, m, idx, nz, kh, kw, sh, sw, ph, pw):
+def _nonzero_factors(y, act, kinks, slopes, proxies):
+    """AD's factor != 0 per entry of ``y`` (without an activation, ``act`` False: every entry)."""
+    out = np.ones(y.size, dtype=np.uint8)
+    if act:
+        for i in range(y.size):
+            out[i] = _factor(y[i], kinks, slopes, proxies) != 0
+    return out
+
+
+@njit(cache=True)
+def pool_tie_pairs(x, m, idx, y, act, kinks, slopes, proxies, kh, kw, sh, sw, ph, pw):
     """Tied windows of one max-pool and the pairs (i, i*) to classify.
 
     ``x`` (B, C, H, W) the pool input, ``m`` (B, C, Ho, Wo) its output, ``idx`` the flat index
-    h * W + w of AD's routed entry i* per window, ``nz`` (B, C, H, W) AD's factor != 0. A window
+    h * W + w of AD's routed entry i* per window, ``y`` (B, C, H, W) the pre-activations of
+    ``x`` (the activation's kinks, slopes and proxies as float64 arrays; ``act`` False: none, and
+    every factor is 1), from which AD's factor != 0 is read per entry. A window
     is tied when at least two of its cells equal its maximum (a padding cell is -inf, as in
     max_pool2d, so it counts when the maximum is -inf). Returns (number of tied windows, pairs):
     one row (b, c, h, w, h*, w*) per cell of a tied window equal to the maximum, other than i*,
@@ -76,7 +88,8 @@ def pool_tie_pairs(x, m, idx, nz, kh, kw, sh, sw, ph, pw):
     """
     B, C, H, W = x.shape
     Ho, Wo = m.shape[2], m.shape[3]
-    xf, mf, idf, nzf = x.ravel(), m.ravel(), idx.ravel(), nz.ravel().view(np.uint8)
+    xf, mf, idf = x.ravel(), m.ravel(), idx.ravel()
+    nzf = _nonzero_factors(y.ravel(), act, kinks, slopes, proxies)
     # pass 1: per window, its number of pairs to list (-1: not tied; 0: tied, nothing to list);
     # int16 holds any count (a window has at most kh * kw cells) in a quarter of int64's memory
     npairs = np.empty(B * C * Ho * Wo, dtype=np.int16)
@@ -143,23 +156,24 @@ HARMLESS_ZERO, HARMLESS_EQUAL, UNDECIDED, REAL = 0, 1, 2, 3
 
 
 @njit(cache=True)
-def classify_pairs(pairs, y, C, H, W, act, kinks, slopes, proxies, sign, conv, scale_nz, zpad, zp, zp_all,
-                   kh, kw, sh, sw):
+def classify_pairs(pairs, y, C, H, W, act, kinks, slopes, proxies, sign, conv, scale_nz, z, zm, zm_all,
+                   kh, kw, sh, sw, ph, pw):
     """The verdict on each pair (b, c, h, w, h*, w*) of :func:`pool_tie_pairs` (the rule of
     :func:`fpad.train.checks._classify_ties_slow`, exact: float equality and dyadic factors):
 
     * HARMLESS_ZERO: both AD derivatives vanish (AD's factors, times ``sign``, are 0);
     * for a conv block, equal rows in layer l (equal factors, equal pre-activations, a channel
       with non-zero scale, equal input patches): HARMLESS_EQUAL if every entry of both patches
-      has AD derivative 0 w.r.t. earlier parameters (``zp``, padded, or ``zp_all``), else UNDECIDED;
+      has AD derivative 0 w.r.t. earlier parameters (mask ``zm``, or ``zm_all``), else UNDECIDED;
     * REAL otherwise (an exact row of the cone).
 
     ``y`` the flat pre-activations (the pool input without an activation, ``act`` False: factor
-    1), ``zpad`` the block's input padded as the conv pads it.
+    1); ``z`` (B, C_in, H_in, W_in) the conv's input, read through its zero padding (ph, pw): a
+    padding cell is 0 with derivative 0, as the conv pads.
     """
     n = pairs.shape[0]
     out = np.empty(n, dtype=np.int8)
-    Cin = zpad.shape[1]
+    Cin, Hin, Win = z.shape[1], z.shape[2], z.shape[3]
     for t in range(n):
         b, c, he, we, hs, ws = pairs[t, 0], pairs[t, 1], pairs[t, 2], pairs[t, 3], pairs[t, 4], pairs[t, 5]
         ye, ys = y[((b * C + c) * H + he) * W + we], y[((b * C + c) * H + hs) * W + ws]
@@ -169,22 +183,22 @@ def classify_pairs(pairs, y, C, H, W, act, kinks, slopes, proxies, sign, conv, s
             out[t] = HARMLESS_ZERO
             continue
         same = conv and de == ds and ye == ys and scale_nz[c]
-        if same:
-            for ci in range(Cin):
-                for r in range(kh):
-                    for q in range(kw):
-                        if zpad[b, ci, he * sh + r, we * sw + q] != zpad[b, ci, hs * sh + r, ws * sw + q]:
-                            same = False
+        harmless = True
+        for r in range(kh if same else 0):
+            he_in, hs_in = he * sh + r - ph, hs * sh + r - ph
+            for q in range(kw):
+                we_in, ws_in = we * sw + q - pw, ws * sw + q - pw
+                ie = 0 <= he_in < Hin and 0 <= we_in < Win
+                i_s = 0 <= hs_in < Hin and 0 <= ws_in < Win
+                for ci in range(Cin):
+                    ve = z[b, ci, he_in, we_in] if ie else 0.0
+                    vs = z[b, ci, hs_in, ws_in] if i_s else 0.0
+                    if ve != vs:
+                        same = False
+                    if not zm_all and ((ie and not zm[b, ci, he_in, we_in]) or (i_s and not zm[b, ci, hs_in, ws_in])):
+                        harmless = False
         if not same:
             out[t] = REAL
-            continue
-        harmless = zp_all
-        if not harmless:
-            harmless = True
-            for ci in range(Cin):
-                for r in range(kh):
-                    for q in range(kw):
-                        if not (zp[b, ci, he * sh + r, we * sw + q] and zp[b, ci, hs * sh + r, ws * sw + q]):
-                            harmless = False
-        out[t] = HARMLESS_EQUAL if harmless else UNDECIDED
+        else:
+            out[t] = HARMLESS_EQUAL if harmless else UNDECIDED
     return out

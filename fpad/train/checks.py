@@ -200,23 +200,6 @@ class _Geometry:
             self._zpad = _pad_hw(_array(self.trace.nodes[self.zsrc].tensor), self.info["padding"], 0)
         return self._zpad
 
-    def _patch_index(self, b, h, w) -> np.ndarray:
-        """Conv blocks: flat indices into ``zpad`` of the patches of output positions (b, h, w),
-        shape (n, C_in * kh * kw)."""
-        _, Cin, Hp, Wp = self.zpad.shape
-        if getattr(self, "_offsets", None) is None:
-            kh, kw = self.k
-            self._offsets = (np.arange(Cin)[:, None, None] * (Hp * Wp) + np.arange(kh)[:, None] * Wp
-                             + np.arange(kw)).reshape(-1)
-        sh, sw = self.info["stride"]
-        return (b * (Cin * Hp * Wp) + h * (sh * Wp) + w * sw)[:, None] + self._offsets
-
-    def patches_equal(self, b, h1, w1, h2, w2) -> np.ndarray:
-        """Conv blocks, vectorised over position pairs: are the two patches equal (exact
-        comparison of dyadic floats; -0.0 equals 0.0, as for the exact rows)?"""
-        z = self.zpad.reshape(-1)
-        return (z[self._patch_index(b, h1, w1)] == z[self._patch_index(b, h2, w2)]).all(axis=1)
-
     def _zero_pad(self) -> np.ndarray:
         """AD-derivative-zero mask of the layer input, padded with True (padding is constant)."""
         if getattr(self, "_zp", None) is None:
@@ -225,13 +208,6 @@ class _Geometry:
             shape = self.trace.nodes[self.zsrc].tensor.shape
             self._zp = None if self._zp_all else _pad_hw(np.broadcast_to(z, shape), self.info["padding"], True)
         return self._zp
-
-    def patches_zero_derivative(self, b, h, w) -> np.ndarray:
-        """Conv blocks, vectorised over positions: every patch entry has AD derivative 0."""
-        zp = self._zero_pad()
-        if self._zp_all:  # e.g. the input layer
-            return np.ones(len(b), dtype=bool)
-        return zp.reshape(-1)[self._patch_index(b, h, w)].all(axis=1)
 
     @property
     def n_coords(self) -> int:
@@ -482,62 +458,6 @@ def _touch_entries(act, y: torch.Tensor, fast: bool = True) -> list:
     return out
 
 
-_RUNS: dict = {}
-
-
-def _nonzero_runs(act):
-    """Where AD's factor rho'(y) (slopes between kinks, proxies at them) is non-zero, as maximal
-    intervals ((lo, closed) or None, (hi, closed) or None), None for an infinite end."""
-    if act not in _RUNS:
-        ks = act.kinks
-        # pieces in order: slope region 0, kink 0, region 1, ..., region n: (nonzero, lo, hi)
-        pieces = []
-        for i, sl in enumerate(act.act.slopes):
-            pieces.append((sl != 0, (ks[i - 1], False) if i else None, (ks[i], False) if i < len(ks) else None))
-            if i < len(ks):
-                pieces.append((act.proxies[i] != 0, (ks[i], True), (ks[i], True)))
-        runs, cur = [], None
-        for nz, lo, hi in pieces:
-            if nz:
-                cur = (lo, hi) if cur is None else (cur[0], hi)
-            elif cur is not None:
-                runs.append(cur)
-                cur = None
-        if cur is not None:
-            runs.append(cur)
-        _RUNS[act] = runs
-    return _RUNS[act]
-
-
-_F32: dict = {}
-
-
-def _kinks_float32(act) -> bool:
-    """Is every kink a float32 value (exactly)? Memoised per activation."""
-    if act not in _F32:
-        _F32[act] = all(Fraction(float(np.float32(k))) == k for k in act.kinks)
-    return _F32[act]
-
-
-def _factor_nonzero(act, y: np.ndarray) -> np.ndarray:
-    """Boolean array: AD's factor rho'(y) != 0, by exact comparisons with the kinks (in float64
-    unless every kink is a float32 value; ``y`` holds exact values of the training dtype)."""
-    if y.dtype != np.float64 and not _kinks_float32(act):
-        y = y.astype(np.float64)
-    out = None
-    for lo, hi in _nonzero_runs(act):
-        m = None
-        if lo is not None:
-            m = y >= float(lo[0]) if lo[1] else y > float(lo[0])
-        if hi is not None:
-            u = y <= float(hi[0]) if hi[1] else y < float(hi[0])
-            m = u if m is None else m & u
-        if m is None:
-            return np.ones(y.shape, dtype=bool)
-        out = m if out is None else out | m
-    return np.zeros(y.shape, dtype=bool) if out is None else out
-
-
 def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
     """Table-2 statistics of one pool and its non-harmless tie rows (into ``per_channel``).
 
@@ -554,25 +474,24 @@ def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
     B, C, H, W = xt.shape
     Ho, Wo = n.tensor.shape[2], n.tensor.shape[3]
     act, yt = _tie_factors(trace, aid, xt)
-    # AD's factor != 0 per entry (no activation: every entry counts, as the window itself)
-    nz = _factor_nonzero(act, _array(yt)) if act is not None else np.ones(xt.shape, dtype=bool)
+    ya = np.ascontiguousarray(_array(yt))
+    # AD's factor per entry from the activation's table (no activation: 1, as the window itself)
+    table = (act is not None, *_factor_table(act))
     (kh, kw), (sh, sw), (ph, pw) = n.info["kernel"], n.info["stride"], n.info["padding"]
-    arrays = (np.ascontiguousarray(a) for a in (_array(xt), _array(n.tensor), n.info["indices"], nz))
-    n_tied, pairs = pool_tie_pairs(*arrays, kh, kw, sh, sw, ph, pw)
+    arrays = (np.ascontiguousarray(a) for a in (_array(xt), _array(n.tensor), n.info["indices"]))
+    n_tied, pairs = pool_tie_pairs(*arrays, ya, *table, kh, kw, sh, sw, ph, pw)
     st = {"max_ops": B * C * Ho * Wo, "tied_windows": int(n_tied), "s_minus_t": 0, "undecided": 0}
     if not len(pairs):
         return st
     sign = blk.signs[pid]
-    ya = _array(yt).reshape(-1)
-    conv = geo.kind == "conv2d"
-    if conv:  # equal rows in layer l are decided on the block's input patches
-        zp = geo._zero_pad()
-        zpad, zp, zp_all, (kh2, kw2), (sh2, sw2) = geo.zpad, _NO_MASK if zp is None else zp, geo._zp_all, geo.k, geo.info["stride"]
+    if geo.kind == "conv2d":  # equal rows in layer l are decided on the block's input patches
+        zm = np.broadcast_to(zero_derivative(trace, geo.zsrc), trace.nodes[geo.zsrc].tensor.shape)
+        zm_all = bool(zm.all())
+        conv = (True, geo.scale_nonzero, np.ascontiguousarray(_array(trace.nodes[geo.zsrc].tensor)),
+                _NO_MASK if zm_all else np.ascontiguousarray(zm), zm_all, *geo.k, *geo.info["stride"], *geo.info["padding"])
     else:  # a pool with no conv of its own: no channel facts, every pair not both-zero is a row
-        zpad, zp, zp_all, kh2, kw2, sh2, sw2 = _NO_PATCH, _NO_MASK, True, 0, 0, 1, 1
-    kinks, slopes, proxies = _factor_table(act)
-    code = classify_pairs(pairs, ya, C, H, W, act is not None, kinks, slopes, proxies, float(sign), conv,
-                          geo.scale_nonzero, zpad, zp, zp_all, kh2, kw2, sh2, sw2)
+        conv = (False, _NO_SCALE, _NO_PATCH, _NO_MASK, True, 0, 0, 1, 1, 0, 0)
+    code = classify_pairs(pairs, ya.reshape(-1), C, H, W, *table, float(sign), *conv)
     undecided = np.nonzero(code == UNDECIDED)[0]
     real = np.nonzero(code == REAL)[0]
     st["undecided"] = len(undecided)
@@ -597,6 +516,7 @@ def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
 
 _NO_PATCH = np.zeros((1, 1, 1, 1), dtype=np.float32)
 _NO_MASK = np.ones((1, 1, 1, 1), dtype=bool)
+_NO_SCALE = np.ones(1, dtype=bool)
 _TABLES: dict = {}
 
 
