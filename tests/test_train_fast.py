@@ -12,8 +12,7 @@ pytest.importorskip("sklearn")
 nn = torch.nn
 
 from fpad.train import acts  # noqa: E402
-from fpad.train._kernels import _nonzero_factors  # noqa: E402
-from fpad.train.checks import _factor_table, _touch_entries, ad_factor, check_trace  # noqa: E402
+from fpad.train.checks import _factor_nonzero, _touch_entries, ad_factor, check_trace  # noqa: E402
 from fpad.train.models import build  # noqa: E402
 from fpad.train.run import digits, forward_backward  # noqa: E402
 from fpad.train.tiny import random_traces  # noqa: E402
@@ -45,8 +44,8 @@ def test_factor_nonzero_and_touches_agree_with_slow_forms(name, args, kwargs):
         y = torch.tensor(grid, dtype=torch.float64).to(dtype)
         y64 = y.double().numpy()
         want = ad_factor(ta, y64) != 0
-        got = _nonzero_factors(y.float().numpy() if dtype == torch.bfloat16 else y.numpy(), True, *_factor_table(ta))
-        assert got.astype(bool).tolist() == want.tolist(), (name, dtype)
+        got = _factor_nonzero(ta, y.float().numpy() if dtype == torch.bfloat16 else y.numpy())
+        assert got.tolist() == want.tolist(), (name, dtype)
         assert _touch_entries(ta, y, True) == _touch_entries(ta, y, False), (name, dtype)
     # a kink on the grid is found as a touch (float32, exact)
     y = torch.tensor(ks, dtype=torch.float32)
@@ -211,11 +210,7 @@ def test_pool_kernel_matches_window_scan():
             k, s, p = (2, 2), ((1, 1), (2, 2), (2, 1))[case % 3], (0, 0)
         x = rng.choice((-np.inf, -1.0, 0.0, 0.5), size=(2, 2, int(rng.integers(k[0], 7)), int(rng.integers(k[1], 7))))
         x = x.astype(np.float32 if case % 2 else np.float64)
-        # pre-activations for a ReLU (factor 0 at and below its kink 0), or no activation (every factor 1)
-        y = rng.choice((-1.0, 0.0, 0.5), size=x.shape)
-        act = case % 5 != 0
-        nz = y > 0 if act else np.ones(x.shape, dtype=bool)
-        table = (act, np.array([0.0]), np.array([0.0, 1.0]), np.array([0.0]))
+        nz = rng.random(x.shape) < 0.5
         m, idx = torch.nn.functional.max_pool2d_with_indices(torch.from_numpy(x), k, s, p)
         m, idx = m.numpy(), idx.numpy()
         B, C, H, W = x.shape
@@ -231,7 +226,7 @@ def test_pool_kernel_matches_window_scan():
             if any(e and ok and nz[b, c, h, w] for e, ok, (h, w) in zip(eq, inside, cells)):
                 star = divmod(int(idx[b, c, i, j]), W)
                 pairs += [(b, c, h, w, *star) for e, (h, w) in zip(eq, cells) if e and (h, w) != star]
-        got_tied, got = pool_tie_pairs(x, m, idx, y, *table, *k, *s, *p)
+        got_tied, got = pool_tie_pairs(x, m, idx, nz, *k, *s, *p)
         assert (got_tied, [tuple(r) for r in got.tolist()]) == (tied, pairs), case
         seen_inf += int(np.sum(m == -np.inf))
         seen_pairs += len(pairs)

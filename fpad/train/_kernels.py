@@ -62,23 +62,11 @@ def _pass1(xf, mf, idf, nzf, npairs, P, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw):
 
 
 @njit(cache=True)
-def _nonzero_factors(y, act, kinks, slopes, proxies):
-    """AD's factor != 0 per entry of ``y`` (without an activation, ``act`` False: every entry)."""
-    out = np.ones(y.size, dtype=np.uint8)
-    if act:
-        for i in range(y.size):
-            out[i] = _factor(y[i], kinks, slopes, proxies) != 0
-    return out
-
-
-@njit(cache=True)
-def pool_tie_pairs(x, m, idx, y, act, kinks, slopes, proxies, kh, kw, sh, sw, ph, pw):
+def pool_tie_pairs(x, m, idx, nz, kh, kw, sh, sw, ph, pw):
     """Tied windows of one max-pool and the pairs (i, i*) to classify.
 
     ``x`` (B, C, H, W) the pool input, ``m`` (B, C, Ho, Wo) its output, ``idx`` the flat index
-    h * W + w of AD's routed entry i* per window, ``y`` (B, C, H, W) the pre-activations of
-    ``x`` (the activation's kinks, slopes and proxies as float64 arrays; ``act`` False: none, and
-    every factor is 1), from which AD's factor != 0 is read per entry. A window
+    h * W + w of AD's routed entry i* per window, ``nz`` (B, C, H, W) AD's factor != 0. A window
     is tied when at least two of its cells equal its maximum (a padding cell is -inf, as in
     max_pool2d, so it counts when the maximum is -inf). Returns (number of tied windows, pairs):
     one row (b, c, h, w, h*, w*) per cell of a tied window equal to the maximum, other than i*,
@@ -88,8 +76,7 @@ def pool_tie_pairs(x, m, idx, y, act, kinks, slopes, proxies, kh, kw, sh, sw, ph
     """
     B, C, H, W = x.shape
     Ho, Wo = m.shape[2], m.shape[3]
-    xf, mf, idf = x.ravel(), m.ravel(), idx.ravel()
-    nzf = _nonzero_factors(y.ravel(), act, kinks, slopes, proxies)
+    xf, mf, idf, nzf = x.ravel(), m.ravel(), idx.ravel(), nz.ravel().view(np.uint8)
     # pass 1: per window, its number of pairs to list (-1: not tied; 0: tied, nothing to list);
     # int16 holds any count (a window has at most kh * kw cells) in a quarter of int64's memory
     npairs = np.empty(B * C * Ho * Wo, dtype=np.int16)
