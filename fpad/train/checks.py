@@ -623,8 +623,10 @@ def _structure(trace) -> tuple:
     model's structure (ops, edges, layer geometry, activations, which parameters train), which
     does not change between training steps; they are computed once per structure. The blocks
     are shared between steps (nothing changes them); the static dict is copied per report."""
-    key = (tuple((n.op, n.parents, n.coef, *map(n.info.get, _STRUCTURE_INFO)) for n in trace.nodes),
-           tuple(trace.trainable.items()))
+    graph = trace.replay  # a replay's traces share one structure (key on it: cheaper)
+    if graph is None:
+        graph = tuple((n.op, n.parents, n.coef, *map(n.info.get, _STRUCTURE_INFO)) for n in trace.nodes)
+    key = (graph, tuple(trace.trainable.items()))
     hit = _STRUCTURES.get(key)
     if hit is None:
         blocks = blocks_of(trace)

@@ -119,6 +119,9 @@ class Trace:
     dtype: str
     params: dict  # parameter name -> the parameter (detached, shared storage: shapes are always valid)
     versions: dict  # parameter name -> its version counter at capture time
+    # the replay that recorded it (None: the mode): every trace of one replay has the same graph,
+    # activations and static facts, so the checks may key their structure on it
+    replay: object = None
 
     def node(self, i: int) -> Node:
         return self.nodes[i]
@@ -214,6 +217,7 @@ class Capture:
         # Parameter facts are read outside the tracing mode (attribute reads under it are torch
         # calls and cost a dispatch each): version counters here, the rest in ``trace``.
         self._versions = {n: p._version for n, p in self._params}
+        self._from = None  # the replay recording this forward, if any
         rp = self._replay
         if rp and rp.flags != self._flags():
             rp = self._replay = None  # a module switched train/eval: trace the model again
@@ -277,7 +281,7 @@ class Capture:
             # converted only when someone reads their values (the checks need only their shapes).
             self._trace = Trace(list(self._nodes), self._out, {n: bool(p.requires_grad) for n, p in self._params},
                                 str(self._nodes[self._out].tensor.dtype).replace("torch.", ""),
-                                {n: p.detach() for n, p in self._params}, self._versions)
+                                {n: p.detach() for n, p in self._params}, self._versions, self._from)
         return self._trace
 
     # -- recording -----------------------------------------------------------------------------------
@@ -524,7 +528,7 @@ class _Replay:
             if not args or not isinstance(args[0], torch.Tensor):
                 raise FpadError("fpad.train: the model's first forward argument must be the input tensor")
             res = self.gm(*args, **kwargs)
-            cap._nodes, cap._out, cap._trace = self.nodes(cap, res[1:]), self.out, None
+            cap._nodes, cap._out, cap._trace, cap._from = self.nodes(cap, res[1:]), self.out, None, self
             return res[0]
         return forward
 
