@@ -165,9 +165,11 @@ def classify_pairs(pairs, y, C, H, W, act, kinks, slopes, proxies, sign, conv, s
     n = pairs.shape[0]
     out = np.empty(n, dtype=np.int8)
     Cin, Hin, Win = z.shape[1], z.shape[2], z.shape[3]
+    # flat reads with unsigned indices (no negative-index fix-up per read)
+    zf, zmf, plane = z.ravel(), zm.ravel(), np.uint64(Hin * Win)
     for t in range(n):
         b, c, he, we, hs, ws = pairs[t, 0], pairs[t, 1], pairs[t, 2], pairs[t, 3], pairs[t, 4], pairs[t, 5]
-        ye, ys = y[((b * C + c) * H + he) * W + we], y[((b * C + c) * H + hs) * W + ws]
+        ye, ys = y[np.uint64(((b * C + c) * H + he) * W + we)], y[np.uint64(((b * C + c) * H + hs) * W + ws)]
         de = _factor(ye, kinks, slopes, proxies) * sign if act else 1.0 * sign
         ds = _factor(ys, kinks, slopes, proxies) * sign if act else 1.0 * sign
         if de == 0 and ds == 0:
@@ -181,12 +183,15 @@ def classify_pairs(pairs, y, C, H, W, act, kinks, slopes, proxies, sign, conv, s
                 we_in, ws_in = we * sw + q - pw, ws * sw + q - pw
                 ie = 0 <= he_in < Hin and 0 <= we_in < Win
                 i_s = 0 <= hs_in < Hin and 0 <= ws_in < Win
+                fe = np.uint64((b * Cin * Hin + he_in) * Win + we_in) if ie else np.uint64(0)
+                fs = np.uint64((b * Cin * Hin + hs_in) * Win + ws_in) if i_s else np.uint64(0)
                 for ci in range(Cin):
-                    ve = z[b, ci, he_in, we_in] if ie else 0.0
-                    vs = z[b, ci, hs_in, ws_in] if i_s else 0.0
+                    cu = np.uint64(ci) * plane
+                    ve = zf[fe + cu] if ie else 0.0
+                    vs = zf[fs + cu] if i_s else 0.0
                     if ve != vs:
                         same = False
-                    if not zm_all and ((ie and not zm[b, ci, he_in, we_in]) or (i_s and not zm[b, ci, hs_in, ws_in])):
+                    if not zm_all and ((ie and not zmf[fe + cu]) or (i_s and not zmf[fs + cu])):
                         harmless = False
         if not same:
             out[t] = REAL
