@@ -9,9 +9,9 @@ interleaved (off, on, off, on, ...) so that load from other processes on a share
 both alike. "off" is a plain training step (forward, cross-entropy, backward, SGD); "on" is the
 same step with the forward inside fpad.train.Capture, plus the exact step check. Printed per
 model: median step time off and on, the overhead ratio on/off - 1 (target <= 10% on the CNNs; the
-anchor is +77% per epoch for the released code), the same ratio in CPU time (the thread's, which
-time stolen by other processes or a hypervisor does not inflate: on a shared machine the steadier
-figure), and where the check's time goes: capture (the
+anchor is +77% per epoch for the released code), the same ratio in the thread's CPU time (which
+other processes on the machine do not inflate; time a hypervisor steals from a virtual machine
+does), and where the check's time goes: capture (the
 extra forward time under the tracing mode), S/T sets (touches, tie windows, harmless ties), LP
 (the exact cones). Medians, since the machine is shared and single steps are noisy.
 """
