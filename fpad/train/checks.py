@@ -296,9 +296,10 @@ def _zero_add(trace, n) -> np.ndarray:
 # input's; an activation's where AD's factor is 0 or its input's is; pools, reshapes and sums pass
 # their inputs' facts through; a layer with parameters of its own: none (claimed)
 _ZERO_DERIVATIVE = OpTable("the zero-derivative rule", {
-    "input": lambda trace, n: np.ones(n.tensor.shape, dtype=bool),
+    # (a 0-d mask where every entry has the same fact: it broadcasts, and costs nothing per step)
+    "input": lambda trace, n: np.ones((), dtype=bool),
     "act": _zero_act, "pool": _zero_pool, "reshape": _zero_reshape, "add": _zero_add,
-    **dict.fromkeys(("linear", "conv2d", "batch_norm"), lambda trace, n: np.zeros(n.tensor.shape, dtype=bool)),
+    **dict.fromkeys(("linear", "conv2d", "batch_norm"), lambda trace, n: np.zeros((), dtype=bool)),
 })
 
 
@@ -542,10 +543,12 @@ def _classify_ties(trace, geo, blk, pid, aid, per_channel) -> dict:
         return st
     sign = blk.signs[pid]
     if geo.kind == "conv2d":  # equal rows in layer l are decided on the block's input patches
-        zm = np.broadcast_to(zero_derivative(trace, geo.zsrc), trace.nodes[geo.zsrc].tensor.shape)
-        zm_all = bool(zm.all())
-        conv = (True, geo.scale_nonzero, np.ascontiguousarray(_array(trace.nodes[geo.zsrc].tensor)),
-                _NO_MASK if zm_all else np.ascontiguousarray(zm), zm_all, *geo.k, *geo.info["stride"], *geo.info["padding"])
+        zd = zero_derivative(trace, geo.zsrc)
+        zt = trace.nodes[geo.zsrc].tensor
+        zm_all = bool(zd.all())
+        zm = _NO_MASK if zm_all else np.ascontiguousarray(np.broadcast_to(zd, zt.shape))
+        conv = (True, geo.scale_nonzero, np.ascontiguousarray(_array(zt)), zm, zm_all, *geo.k, *geo.info["stride"],
+                *geo.info["padding"])
     else:  # a pool with no conv of its own: no channel facts, every pair not both-zero is a row
         conv = (False, _NO_SCALE, _NO_PATCH, _NO_MASK, True, 0, 0, 1, 1, 0, 0)
     code = classify_pairs(pairs, ya.reshape(-1), C, H, W, act is not None, *_factor_table(act), float(sign), *conv)
