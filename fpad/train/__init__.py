@@ -5,8 +5,8 @@ forward pass, under which PyTorch's backprop returns an element of the Clarke (o
 subdifferential of the minibatch loss. This subpackage checks them exactly on a torch model:
 
 * :func:`capture` / :class:`~fpad.train.trace.Capture`: one ``with`` line around the forward pass
-  records layer inputs, pre-activations, pool windows and AD's routed indices (hooks; the training
-  code is otherwise unchanged);
+  records layer inputs, pre-activations, pool windows and AD's routed indices (a torch function
+  mode, then a checked torch.fx replay; the training code is otherwise unchanged);
 * :func:`check_trace` / :func:`check`: touches (exact equality), Thm 4/6 (static), Thm 5 (exact
   rank), Algorithm 1 / Thm 8 (joint cone per layer, decided by :mod:`fpad.exact` with a
   certificate), T_j by exact equality; ``mode="paper-repo"`` reproduces the released code's checks
