@@ -122,3 +122,23 @@ def test_a_failing_forward_leaves_the_model_as_it_was():
         with pytest.raises(Exception, match="gelu"), torch.no_grad(), cap:
             m(torch.ones(1, 3))
         assert "forward" not in m.__dict__ and cap.trace is None
+
+
+def test_a_replaced_submodule_is_not_replayed():
+    # the fx copy holds the modules it was built from; replacing one must not leave the copy
+    # running the old one: the capture traces the model again (and, as for any capture, refuses a
+    # weight it was not built with) instead of replaying silently
+    from fpad.errors import FpadError
+
+    torch.manual_seed(0)
+    net = build("vgg", "relu")
+    cap = Capture(net)
+    x = torch.rand(4, 1, 8, 8)
+    for _ in range(3):
+        with torch.no_grad(), cap:
+            net(x)
+    assert isinstance(cap._replay, _Replay)
+    net[0] = nn.Conv2d(1, 16, 3, padding=1)
+    with pytest.raises(FpadError, match="not a parameter of the model"), torch.no_grad(), cap:
+        net(x)
+    assert "forward" not in net.__dict__

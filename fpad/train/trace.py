@@ -198,7 +198,6 @@ class Capture:
         self.model = model
         self._params = list(model.named_parameters())
         self.pnames = {id(p): n for n, p in self._params}
-        self._modules = [m for _, m in model.named_modules()]
         self._trace: Trace | None = None
         self._out: int | None = None  # node id of the model's output once the forward is over
         self._nodes: list[Node] = []
@@ -220,7 +219,7 @@ class Capture:
         self._from = None  # the replay recording this forward, if any
         rp = self._replay
         if rp and rp.flags != self._flags():
-            rp = self._replay = None  # a module switched train/eval: trace the model again
+            rp = self._replay = None  # a module was replaced or switched train/eval: trace the model again
             self._forwards = 1
         if rp:
             self.model.forward = rp.forward_for(self)
@@ -233,6 +232,7 @@ class Capture:
             else:
                 self.model.forward = self._building.recording_forward(self)
         self._unsafe = False  # set by a recorder when the replay cannot reproduce this forward
+        self._alive: list = []
         self._pool_idx: dict[int, torch.Tensor] = {}
         self._hook = self.model.register_forward_pre_hook(self._pre)
         self._post = self.model.register_forward_hook(self._done)
@@ -250,6 +250,7 @@ class Capture:
         self._forwards += 1
         if self._building is not None:
             self.model.__dict__.pop("forward", None)
+            self._alive = []
         if self._fx is not None:  # this forward ran the fx copy under the mode: compare the two
             rp, vals = self._fx
             self._fx = None
@@ -258,7 +259,9 @@ class Capture:
         return False
 
     def _flags(self) -> tuple:
-        return tuple(m.training for m in self._modules)
+        """What the fx copy fixes besides the graph: which modules the model holds (a replaced
+        submodule would otherwise keep running in the copy) and their train/eval flags."""
+        return tuple((id(m), m.training) for m in self.model.modules())
 
     def _pre(self, module, args):
         if self._nodes:  # a second forward inside one capture: keep the last one
@@ -289,6 +292,8 @@ class Capture:
         i = len(self._nodes)
         self._nodes.append(Node(i, op, tuple(parents), out.detach(), info or {}, coef))
         self._ids[id(out)] = i
+        if self._building is not None:  # keep the object, so that no other tensor takes its id
+            self._alive.append(out)
         return i
 
     def _tracked(self, t) -> int:
@@ -551,11 +556,19 @@ class _Replay:
         return out
 
 
+_BITS = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
 def _same_node(a: Node, b: Node) -> bool:
-    """Equal op, edges, static facts and per-step values (tensors bit for bit: dtype, shape, bits)."""
+    """Equal op, edges, static facts and per-step values (tensors bit for bit: dtype, shape, and
+    the bits themselves, so that NaN equals the same NaN and -0.0 differs from 0.0)."""
     def same_t(x, y):
-        return (x is None) == (y is None) and (x is None or (x.dtype == y.dtype and x.shape == y.shape
-                                                              and bool(torch.equal(x, y))))
+        if (x is None) != (y is None) or x is None:
+            return x is None and y is None
+        if x.dtype != y.dtype or x.shape != y.shape:
+            return False
+        bits = _BITS.get(x.element_size()) if x.is_floating_point() else None
+        return bool(torch.equal(x.contiguous().view(bits), y.contiguous().view(bits)) if bits else torch.equal(x, y))
     ka = {k: v for k, v in a.info.items() if k not in _PER_STEP}
     kb = {k: v for k, v in b.info.items() if k not in _PER_STEP}
     return (a.op == b.op and a.parents == b.parents and a.coef == b.coef and ka == kb and same_t(a.tensor, b.tensor)
