@@ -12,7 +12,7 @@ pytest.importorskip("sklearn")
 nn = torch.nn
 
 from fpad.train import acts  # noqa: E402
-from fpad.train.checks import _factor_nonzero, _touch_entries, ad_factor, check_trace  # noqa: E402
+from fpad.train.checks import _factor_nonzero, _factor_table, _touch_entries, ad_factor, check_trace  # noqa: E402
 from fpad.train.models import build  # noqa: E402
 from fpad.train.run import digits, forward_backward  # noqa: E402
 from fpad.train.tiny import random_traces  # noqa: E402
@@ -231,3 +231,21 @@ def test_pool_kernel_matches_window_scan():
         seen_inf += int(np.sum(m == -np.inf))
         seen_pairs += len(pairs)
     assert seen_inf > 10 and seen_pairs > 100
+
+
+def test_factor_table_refuses_what_float64_cannot_decide():
+    # the kernels compare pre-activations with float64 kinks and factors with each other: a kink
+    # of 1/3, or two factors float64 would merge, must be refused rather than decided approximately
+    from fractions import Fraction as Q
+
+    from fpad.activations import Activation
+    from fpad.errors import FpadError
+
+    third = acts.TorchAct("x", Activation("third", (Q(1, 3),), (Q(0), Q(1)), (Q(0), Q(-1, 3))), (Q(0),), "pytorch")
+    close = acts.TorchAct("x", Activation("close", (Q(0),), (Q(1), Q(1) + Q(1, 2**60)), (Q(0), Q(0))), (Q(1),),
+                          "pytorch")
+    for a in (third, close):
+        with pytest.raises(FpadError, match="not decided exactly in float64"):
+            _factor_table(a)
+    hs = acts.from_call("hardsigmoid", (None,), {})  # slope 1/6: not a float64, but kept apart from 0
+    assert _factor_table(hs)[1].tolist() == [0.0, 1 / 6, 0.0]

@@ -304,7 +304,9 @@ _ZERO_DERIVATIVE = OpTable("the zero-derivative rule", {
 
 
 def ad_factor(act, y: np.ndarray) -> np.ndarray:
-    """AD's rho'(y) per entry (float64 copies of exact rationals: slopes and proxies are dyadic here)."""
+    """AD's rho'(y) per entry, as float64 copies of the exact slopes and proxies (used only to
+    compare factors with each other and with 0, which float64 decides exactly for fpad's
+    activations: checked in :func:`_factor_table`)."""
     a = act.act
     d = np.full(y.shape, float(a.slopes[0]))
     for i, k in enumerate(a.kinks):
@@ -581,14 +583,22 @@ _TABLES: dict = {}
 
 
 def _factor_table(act) -> tuple:
-    """(kinks, slopes, proxies) of an activation as float64 arrays (exact: dyadic values), for the
-    kernels; empty for no activation. Memoised per activation."""
+    """(kinks, slopes, proxies) of an activation as float64 arrays, for the kernels; empty for no
+    activation. Memoised per activation. The kernels compare a pre-activation with the kinks and
+    factors with each other and with 0, so the table must decide those exactly: every kink is a
+    float64 (checked), and float64 keeps the factors' order and zero (checked: HardSigmoid's 1/6
+    is not a float64, but no other factor lies near it), as in :func:`ad_factor`."""
     if act not in _TABLES:
         if act is None:
             _TABLES[act] = (np.zeros(0), np.ones(1), np.zeros(0))
         else:
+            ks, factors = act.act.kinks, sorted(set(act.act.slopes) | set(act.proxies))
+            fl = [float(q) for q in factors]
+            if any(Fraction(float(k)) != k for k in ks) or fl != sorted(set(fl)) or (0 in factors) != (0.0 in fl):
+                raise FpadError(f"fpad.train: activation {act.act.name}: its kinks or AD factors are not "
+                                "decided exactly in float64")
             _TABLES[act] = tuple(np.array([float(v) for v in vs], dtype=np.float64)
-                                 for vs in (act.act.kinks, act.act.slopes, act.proxies))
+                                 for vs in (ks, act.act.slopes, act.proxies))
     return _TABLES[act]
 
 
