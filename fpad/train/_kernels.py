@@ -3,8 +3,10 @@ pool's windows for ties, and the verdict on each pair (i, i*) it lists.
 
 Exact by construction: they compare floats for equality (a pool input entry with the pool's
 output, pre-activations, input patches, all values of the training dtype) and with the kinks (in
-float64, which holds both exactly), read booleans and integer indices, and multiply dyadic
-slopes and proxies by a sign. Their slow twin
+float64, which holds both exactly), read booleans and integer indices, and compare AD's factors
+(float64 copies of the slopes and proxies, times a sign) with each other and with 0, which
+float64 decides exactly for these activations (:func:`fpad.train.checks._factor_table` checks
+it). Their slow twin
 is :func:`fpad.train.checks._classify_ties_slow` (a window scan in Python with exact rationals);
 ``tests/test_train_fast.py`` compares the two reports on real and crafted steps.
 """
@@ -150,7 +152,8 @@ HARMLESS_ZERO, HARMLESS_EQUAL, UNDECIDED, REAL = 0, 1, 2, 3
 def classify_pairs(pairs, y, C, H, W, act, kinks, slopes, proxies, sign, conv, scale_nz, z, zm, zm_all,
                    kh, kw, sh, sw, ph, pw):
     """The verdict on each pair (b, c, h, w, h*, w*) of :func:`pool_tie_pairs` (the rule of
-    :func:`fpad.train.checks._classify_ties_slow`, exact: float equality and dyadic factors):
+    :func:`fpad.train.checks._classify_ties_slow`, exact: float equalities, and factors compared
+    as the module docstring says):
 
     * HARMLESS_ZERO: both AD derivatives vanish (AD's factors, times ``sign``, are 0);
     * for a conv block, equal rows in layer l (equal factors, equal pre-activations, a channel
