@@ -90,7 +90,8 @@ def test_replay_or_mode_same_traces(make, replays):
     assert isinstance(cap._replay, _Replay) is replays
 
 
-def test_replay_keeps_the_last_forward_and_refuses_a_bad_input():
+def _replaying_vgg():
+    """(net, capture, input) after three forwards: the capture replays."""
     torch.manual_seed(0)
     net = build("vgg", "relu")
     cap = Capture(net)
@@ -99,12 +100,22 @@ def test_replay_keeps_the_last_forward_and_refuses_a_bad_input():
         with torch.no_grad(), cap:
             net(x)
     assert isinstance(cap._replay, _Replay)
+    return net, cap, x
+
+
+def test_replay_keeps_the_last_forward_and_refuses_a_bad_input():
+    from fpad.errors import FpadError
+
+    net, cap, x = _replaying_vgg()
     with torch.no_grad(), cap:
         net(x[:1])
         net(x[:2])  # a second forward in one capture: the trace is the last one's
     assert cap.trace.nodes[0].tensor.shape[0] == 2
     assert np.array_equal(cap.trace.nodes[0].value(), x[:2].double().numpy())
     assert "forward" not in net.__dict__  # the replay's forward is gone after the with block
+    with pytest.raises(FpadError, match="first forward argument must be the input tensor"), cap:
+        net([x])
+    assert "forward" not in net.__dict__ and cap.trace is None
 
 
 def test_a_failing_forward_leaves_the_model_as_it_was():
@@ -130,14 +141,7 @@ def test_a_replaced_submodule_is_not_replayed():
     # weight it was not built with) instead of replaying silently
     from fpad.errors import FpadError
 
-    torch.manual_seed(0)
-    net = build("vgg", "relu")
-    cap = Capture(net)
-    x = torch.rand(4, 1, 8, 8)
-    for _ in range(3):
-        with torch.no_grad(), cap:
-            net(x)
-    assert isinstance(cap._replay, _Replay)
+    net, cap, x = _replaying_vgg()
     net[0] = nn.Conv2d(1, 16, 3, padding=1)
     with pytest.raises(FpadError, match="not a parameter of the model"), torch.no_grad(), cap:
         net(x)
