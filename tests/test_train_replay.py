@@ -79,13 +79,28 @@ class _Branchy(nn.Module):
         return torch.relu(y) if x.shape[0] > 1 else y
 
 
+class _SharedConvFunctionalPools(nn.Module):
+    """One conv called twice, and the three functional spellings of a max-pool."""
+
+    def __init__(self):
+        super().__init__()
+        self.c, self.lin = nn.Conv2d(1, 1, 3, padding=1), nn.Linear(16, 10)
+
+    def forward(self, x):
+        y = torch.relu(self.c(torch.relu(self.c(x))))
+        y = (nn.functional.max_pool2d(y, 2) + torch.max_pool2d(y, 3, 2, 1)
+             + nn.functional.max_pool2d(y, kernel_size=2, stride=(2, 2)))
+        return self.lin(y.flatten(1))
+
+
 @pytest.mark.parametrize("make,replays", [
     (lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(inplace=True), nn.Linear(16, 10)), False),
     (lambda: nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 10)), True),
     (_Branchy, False),
-], ids=["inplace-relu", "maxpool", "fx-untraceable"])
+    (_SharedConvFunctionalPools, True),
+], ids=["inplace-relu", "maxpool", "fx-untraceable", "shared-conv-functional-pools"])
 def test_replay_or_mode_same_traces(make, replays):
-    # an in-place activation and a forward fx cannot trace keep the mode; the plain CNN replays
+    # an in-place activation and a forward fx cannot trace keep the mode; the CNNs replay
     (_, _, _), (_, _, cap) = _twins(make, 4)
     assert isinstance(cap._replay, _Replay) is replays
 

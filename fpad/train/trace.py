@@ -12,8 +12,8 @@ changes by one ``with`` line; the forward itself runs unchanged.
 Replay. The mode costs a Python dispatch per torch call, which on the small networks of the
 experiments is as much as the checks. So from the second forward of one :class:`Capture` on,
 the capture runs a :mod:`torch.fx` copy of the model that calls the same modules and functions
-and also returns every value the trace holds (pools call ``max_pool2d_with_indices``, as the
-mode does); the graph, the activations and each node's static facts come from a forward under
+and also returns every value the trace holds (max-pools, as modules or functions, call
+``max_pool2d_with_indices``, as the mode does); the graph, the activations and each node's static facts come from a forward under
 the mode. That second forward runs the copy under the mode and switches to the replay only if
 the trace rebuilt from the copy's values equals the mode's, node by node and bit by bit.
 Models that fx cannot trace, in-place activations, activation bounds given as tensors, an own
@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.fx
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
@@ -461,6 +462,32 @@ def _pool_with_indices(x, kernel, stride, padding):
     return torch.nn.functional.max_pool2d_with_indices(x, kernel, stride, padding)
 
 
+def _fx_pool(gm, n):
+    """(input node, kernel, stride, padding) if fx node ``n`` is a max-pool (an ``nn.MaxPool2d``,
+    ``F.max_pool2d`` or ``torch.max_pool2d`` with constant geometry, read as the mode's recorder
+    reads it); None for a max-pool it cannot replace (indices returned, dilation, ceil mode,
+    geometry computed in the forward); False for anything else."""
+    if n.op == "call_module" and isinstance(gm.get_submodule(n.target), nn.MaxPool2d):
+        mod = gm.get_submodule(n.target)
+        if mod.return_indices or n.kwargs or len(n.args) != 1:
+            return None
+        args = (n.args[0], mod.kernel_size, mod.stride, mod.padding, mod.dilation, mod.ceil_mode)
+    elif n.op == "call_function" and n.target in (torch.nn.functional.max_pool2d, torch.max_pool2d):
+        names = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+        given = dict(zip(names, n.args), **n.kwargs)
+        if given.get("return_indices") or set(given) - set(names):
+            return None
+        args = (given.get("input"), given.get("kernel_size"), given.get("stride"), given.get("padding", 0),
+                given.get("dilation", 1), given.get("ceil_mode", False))
+    else:
+        return False
+    x, k, st, p, dil, ceil = args
+    if any(isinstance(v, torch.fx.Node) for v in (k, st, p, dil, ceil)) or k is None or ceil or _pair(dil) != (1, 1):
+        return None
+    k = _pair(k)
+    return (x, k, k if st is None or st == [] or st == () else _pair(st), _pair(p))
+
+
 _PER_STEP = ("y", "indices", "gamma", "value", "y64", "zero")  # info entries not carried between steps
 
 
@@ -474,22 +501,19 @@ class _Replay:
 
     @staticmethod
     def build(model: nn.Module, flags: tuple) -> _Replay | None:
-        import torch.fx
-
         try:
             gm = torch.fx.symbolic_trace(model)
         except Exception:  # fx cannot trace every model (data-dependent control flow, ...): the mode does
             return None
         g = gm.graph
         for n in list(g.nodes):
-            mod = gm.get_submodule(n.target) if n.op == "call_module" else None
-            if not isinstance(mod, nn.MaxPool2d):
+            geometry = _fx_pool(gm, n)  # (input, kernel, stride, padding) of a max-pool, False: none
+            if geometry is None:
+                return None  # a max-pool the copy cannot call with indices: the mode records it
+            if geometry is False:
                 continue
-            if mod.return_indices or n.kwargs or len(n.args) != 1:
-                return None
             with g.inserting_after(n):
-                both = g.call_function(_pool_with_indices, (n.args[0], _pair(mod.kernel_size), _pair(mod.stride),
-                                                            _pair(mod.padding)))
+                both = g.call_function(_pool_with_indices, geometry)
             with g.inserting_after(both):
                 val = g.call_function(operator.getitem, (both, 0))
             with g.inserting_after(val):
