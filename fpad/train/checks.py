@@ -307,11 +307,11 @@ def ad_factor(act, y: np.ndarray) -> np.ndarray:
     """AD's rho'(y) per entry, as float64 copies of the exact slopes and proxies (used only to
     compare factors with each other and with 0, which float64 decides exactly for fpad's
     activations: checked in :func:`_factor_table`)."""
-    a = act.act
-    d = np.full(y.shape, float(a.slopes[0]))
-    for i, k in enumerate(a.kinks):
-        d[y > float(k)] = float(a.slopes[i + 1])
-        d[y == float(k)] = float(act.proxies[i])
+    kinks, slopes, proxies = _factor_table(act)
+    d = np.full(y.shape, slopes[0])
+    for i, k in enumerate(kinks):
+        d[y > k] = slopes[i + 1]
+        d[y == k] = proxies[i]
     return d
 
 

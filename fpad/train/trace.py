@@ -199,6 +199,7 @@ class Capture:
         self.model = model
         self._params = list(model.named_parameters())
         self.pnames = {id(p): n for n, p in self._params}
+        self._by_name = dict(self._params)
         self._trace: Trace | None = None
         self._out: int | None = None  # node id of the model's output once the forward is over
         self._nodes: list[Node] = []
@@ -208,7 +209,7 @@ class Capture:
         # the fx replay (module docstring): None not tried yet, False unavailable, else _Replay
         self._replay = None if replay else False
         self._forwards = 0  # forwards under the mode so far (the replay is built on the second)
-        self._fx = None  # during the forward that builds the replay: (replay, its output values)
+        self._fx = None  # the fx copy's output values, in the forward that builds the replay
         self._building = None
 
     # -- context manager ---------------------------------------------------------------------------
@@ -253,8 +254,7 @@ class Capture:
             self.model.__dict__.pop("forward", None)
             self._alive = []
         if self._fx is not None:  # this forward ran the fx copy under the mode: compare the two
-            rp, vals = self._fx
-            self._fx = None
+            rp, vals, self._fx = self._building, self._fx, None
             ok = exc[0] is None and self._out is not None and not self._unsafe and rp.adopt(self, vals)
             self._replay = rp if ok else False
         return False
@@ -349,10 +349,8 @@ class Capture:
         # Compute the pool with indices ourselves (the same kernel torch's backward uses) and
         # return what the caller asked for: the indices are AD's routed entries.
         x = args[0]
-        k = _pair(_arg(args, kwargs, 1, "kernel_size"))
-        s = _arg(args, kwargs, 2, "stride")
-        s = k if s is None or s == [] or s == () else _pair(s)
-        p = _pair(_arg(args, kwargs, 3, "padding", 0))
+        k, s, p = _pool_geometry(_arg(args, kwargs, 1, "kernel_size"), _arg(args, kwargs, 2, "stride"),
+                                 _arg(args, kwargs, 3, "padding", 0))
         if _pair(_arg(args, kwargs, 4, "dilation", 1)) != (1, 1) or _arg(args, kwargs, 5, "ceil_mode", False):
             raise FpadError("fpad.train: max_pool2d with dilation or ceil_mode is not supported")
         res, idx = torch.nn.functional.max_pool2d_with_indices(x, k, s, p)
@@ -484,8 +482,13 @@ def _fx_pool(gm, n):
     x, k, st, p, dil, ceil = args
     if any(isinstance(v, torch.fx.Node) for v in (k, st, p, dil, ceil)) or k is None or ceil or _pair(dil) != (1, 1):
         return None
-    k = _pair(k)
-    return (x, k, k if st is None or st == [] or st == () else _pair(st), _pair(p))
+    return (x, *_pool_geometry(k, st, p))
+
+
+def _pool_geometry(kernel, stride, padding) -> tuple:
+    """(kernel, stride, padding) of a max-pool call as pairs; no stride means the kernel's, as in torch."""
+    k = _pair(kernel)
+    return k, (k if stride is None or stride == [] or stride == () else _pair(stride)), _pair(padding)
 
 
 _PER_STEP = ("y", "indices", "gamma", "value", "y64", "zero")  # info entries not carried between steps
@@ -530,7 +533,7 @@ class _Replay:
         """The forward that builds the replay: the copy, run under the mode, its values kept."""
         def forward(*args, **kwargs):
             res = self.gm(*args, **kwargs)
-            cap._fx = (self, res[1:])
+            cap._fx = res[1:]
             return res[0]
         return forward
 
@@ -564,7 +567,6 @@ class _Replay:
     def nodes(self, cap: Capture, vals: tuple) -> list[Node]:
         """This forward's traced nodes from the copy's values (what the mode's recorders keep)."""
         out = []
-        params = None
         for skel, j, k in self.plan:
             info = dict(skel.info)
             op = skel.op
@@ -574,8 +576,7 @@ class _Replay:
             elif op == "pool":
                 info["indices"] = vals[k].numpy()
             elif op == "batch_norm" and info["weight"] is not None:
-                params = params or dict(cap._params)
-                info["gamma"] = params[info["weight"]].detach().clone()
+                info["gamma"] = cap._by_name[info["weight"]].detach().clone()
             out.append(Node(skel.id, op, skel.parents, t, info, skel.coef))
         return out
 
