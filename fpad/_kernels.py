@@ -776,6 +776,14 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
                 elif st == ST_KINK:
                     K += 1
                     tt = t
+            if K == 0 and not und and not base_touched:
+                # no kink touched (nearly every point): what _decide and _tally would do, without
+                # the two calls (each passes P or A, a reference-count update per member array):
+                # B4 1.0e7 -> 3.1e7 points/s
+                counts[g, C_POINTS] += 1
+                if record:
+                    codes[(it if use_pts else p - start)] = UNTOUCHED
+                continue
             code = _decide(K, und, tt, blk, base_touched, kix, kn_inv, kn_node, c_blk, c_kink, c_code,
                            digits, table, k, fv, fe, pst, adj, adje, P, A)
             _tally(g, p, code, tt if K == 1 else -1, 1, counts, pk, wit, maxw, dbuf, cap)

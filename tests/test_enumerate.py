@@ -74,6 +74,12 @@ NETS = {
     "two-hidden": lambda: build(FP4, [["0.5"]], [dense(2, "relu"), dense(2, "relu"), dense(1)],
                                 ["L1.W[0,0]", "L1.b[0]", "L1.b[1]"],
                                 fixed={"L1.W": [[1], [-1]], "L2.W": [[1, -1], ["0.5", 2]], "L2.b": [-1, 1]}),
+    # the same with a third hidden unit fixed on its kink (0 x + 0): a constant touched node, so
+    # every point is touched (base_touched) while the per-point path runs
+    "two-hidden-const-kink": lambda: build(FP4, [["0.5"]], [dense(3, "relu"), dense(2, "relu"), dense(1)],
+                                           ["L1.W[0,0]", "L1.b[0]", "L1.b[1]"],
+                                           fixed={"L1.W": [[1], [-1], [0]], "L1.b": [0, 0, 0],
+                                                  "L2.W": [[1, -1, 1], ["0.5", 2, -1]], "L2.b": [-1, 1]}),
     # ties of a max pool (Lemma 7 shape, relu before the pool), three free parameters
     "maxpool": lambda: build(FP4, [[1, 0, -1, 2]], [
         {"kind": "conv1d", "channels": 1, "kernel": 2, "bias": True, "activation": "relu"},
