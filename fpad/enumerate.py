@@ -176,8 +176,9 @@ class Compiled:
     exact coefficients. ``A`` (:class:`fpad._kernels.Acts`): activation tables (kptr, kinks,
     kink_err, sptr, slopes, slope_err, icpt, icpt_err, kclarke). ``S``
     (:class:`fpad._kernels.Sweep`): recomputation structure (lvl_pos, lvl_nodes, pt_nodes,
-    inner_edge, kn_node, kn_inner, kn_inv, for the inner kink nodes ik_kn, ik_in, ik_c, fast, and
-    kn_ex: see count_kernel). All three are named tuples the kernels read by field.
+    inner_edge, kn_node, kn_inner, kn_inv, for the inner kink nodes ik_kn, ik_in, ik_c, fast,
+    kn_ex, and kn_lvl, the highest prefix position a kink node depends on, as lvl_pos: see
+    count_kernel). All three are named tuples the kernels read by field.
     ``exact[n]``: the static analysis proved node n exact in float64 at every point.
     """
 
@@ -294,7 +295,8 @@ def compile_problem(problem, semantics=ops.EXACT) -> Compiled:
     S = K.Sweep(np.array(lvl_pos, np.int64), np.array(lvl_nodes, np.int64), np.array(pt_nodes, np.int64),
                 inner_edge, np.array(kn, np.int64), kn_inner, _k1_invariant(f, kn, inner),
                 np.array(ik_kn, np.int64), np.array(ik_in, np.int64), np.array(ik_c, np.float64),
-                np.array([fast], np.bool_), np.array(kn_ex, np.bool_))
+                np.array([fast], np.bool_), np.array(kn_ex, np.bool_),
+                np.array([f.dep[i].bit_length() - 1 for i in kn], np.int64))
     return Compiled(problem=problem, k=k, m=int(table.shape[0]), table=table, n_points=int(table.shape[0])**k,
                     P=P, A=A, S=S, key_kind=np.array(key_kind, np.int64), key_node=np.array(key_node, np.int64),
                     node_ids=order, kn_tags=[nodes[order[i]].tag for i in kn], const_touched=const_touched,
