@@ -845,7 +845,7 @@ def count_kernel(start, stop, pts, ngroups, cap, record, maxw, base_touched, tab
     counts = np.zeros((ngroups, N_COUNTERS), np.int64)
     pk = np.zeros((ngroups, nK, 2), np.int64)
     wit = np.full((ngroups, N_WCLASSES, maxw), -1, np.int64)
-    dbuf = np.full((ngroups, cap), -1, np.int64)
+    dbuf = np.empty((ngroups, cap), np.int64)  # only the first counts[g, C_DEFER] entries are read
     n_codes = (pts.shape[0] if use_pts else stop - start) if record else 0
     codes = np.zeros(n_codes, np.int8)
     for g in prange(ngroups):
