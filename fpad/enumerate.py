@@ -763,6 +763,14 @@ def _tally_verdicts(compiled: Compiled, out: ChunkCounts, per: dict, widx: dict,
             out.witnesses[cls] = [[str(v) for v in compiled.values_of(compiled.digits(i))] for i in chosen]
 
 
+#: deferred points per group of count_kernel: a group deferring more is rerun alone with a buffer
+#: of the exact size. The buffer is allocated, not filled, so only the entries written cost
+#: anything and a large one is free until used (B1's 64,009 points at w = b = 0 fall in two
+#: groups of 32K, which were rerun whole, serially, with the former 1,024). Tests lower it to
+#: exercise the rerun.
+_DEFER_CAP = 1 << 16
+
+
 def _groups():
     return 8 * numba.get_num_threads()
 
@@ -775,11 +783,7 @@ def _run(compiled: Compiled, start: int, stop: int, pts: np.ndarray, record: boo
     use_pts = pts.shape[0] > 0
     n_items = pts.shape[0] if use_pts else (stop - 1) // m - start // m + 1
     ngroups = max(1, min(_groups(), n_items))
-    # deferred points per group: a group deferring more is rerun alone with a buffer of the exact
-    # size. The buffer is allocated, not filled, so only the entries written cost anything: a
-    # large one is free until used (B1's 64,009 points at w = b = 0 fall in two groups of 32K,
-    # which reran them whole with the former 1,024)
-    cap = 1 << 16
+    cap = _DEFER_CAP
     maxw = max(1, max_witnesses)
     kernel_args = (record, maxw, compiled.base_touched, compiled.table, compiled.k, compiled.P, compiled.A,
                    compiled.S)

@@ -172,6 +172,23 @@ def _b1(fmt):
                  ["L1.W", "L1.b", "L2.W", "L2.b"])
 
 
+def test_a_group_deferring_more_than_its_buffer_is_rerun_with_the_same_result(monkeypatch):
+    # the w = b = 0 blocks of B1 on e3m2 defer 63^2 points; with a buffer of 7 per group every
+    # group holding them overflows and is rerun alone (ranges, recorded codes and point rows)
+    compiled = E.compile_problem(_b1(FP6))
+    m = FP6.n_values
+    zero = int(np.searchsorted(FP6.values(), 0.0))
+    a, b = (zero * m + zero - 1) * m * m, (zero * m + zero + 2) * m * m
+    rows = compiled.digits_array(np.arange(a, b, 97))
+    want = (E.count_range(compiled, a, b).to_json(), E.point_codes(compiled, a, b).tolist(),
+            E.classify_points(compiled, rows).to_json())
+    assert want[0]["fallback"] == m * m
+    monkeypatch.setattr(E, "_DEFER_CAP", 7)
+    got = (E.count_range(compiled, a, b).to_json(), E.point_codes(compiled, a, b).tolist(),
+           E.classify_points(compiled, rows).to_json())
+    assert got == want
+
+
 def test_chunking_indices_and_threads_do_not_change_counts():
     compiled = E.compile_problem(_b1(FP6))  # 63^4 = 15.8M points, 63^2 at w = b = 0 deferred
     n = compiled.n_points
