@@ -18,7 +18,10 @@ B5  relu(w0 + w1 - 2^30) over bf16, free (w0, w1): a sub-range of 2e7 points sta
 
 For each: wall time and points/s of count_range over the grid (one process, numba threads),
 the fallback (points decided by the oracle), the oracle's own speed on a sample and the ratio,
-and how many points plain vectorised float64 gets wrong (touched set) on sampled blocks.
+and how many points plain vectorised float64 gets wrong (touched set) on sampled blocks. Two
+baselines measured in the same run give the ratios of issue 10's targets: a NumPy float64 brute
+force (the network by NumPy broadcasting, each node on the grid of the parameters it depends on,
+the touched set only, so it does less than fpad) and a trivial numba kernel (one multiply-add and compare per point).
 """
 
 from __future__ import annotations
@@ -99,6 +102,93 @@ def oracle_rate(pb, compiled, n, rng):
     return n / (time.perf_counter() - t0)
 
 
+@numba.njit(parallel=True)
+def _trivial(table, n_blocks, a):
+    """The speed of light: one multiply-add and one compare per point (x = a v + b, v the inner
+    value, b the block's value), counted; no verdict, no exactness."""
+    m = table.shape[0]
+    ngroups = 8 * numba.get_num_threads()
+    hits = np.zeros(ngroups, np.int64)
+    for g in numba.prange(ngroups):
+        c = 0
+        for blk in range(g * n_blocks // ngroups, (g + 1) * n_blocks // ngroups):
+            b = table[blk % m]
+            for d in range(m):
+                c += table[d] * a + b == 0.0
+        hits[g] = c
+    return hits.sum()
+
+
+def trivial_rate(compiled, n_points):
+    """Points/s of :func:`_trivial` over n_points (whole blocks), best of 3 (compiled first)."""
+    n_blocks = max(1, n_points // compiled.m)
+    _trivial(compiled.table, 1, -0.5)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        _trivial(compiled.table, n_blocks, -0.5)
+        best = min(best, time.perf_counter() - t0)
+    return n_blocks * compiled.m / best
+
+
+def numpy_touched(compiled, outer):
+    """Touched points among those whose first free parameter has digit ``outer``: the network in
+    plain float64 NumPy over the other free parameters by broadcasting (each node on the grid of
+    the parameters it depends on, as NumPy users write it), kink tests by ==. NOT exact in
+    general; it matches the exact count on the exact-float workloads (checked in the output)."""
+    k, m = compiled.k, compiled.m
+    op, aptr, aidx, acoef, _, cst, _, pslot, actid, isconst, _, val0, _ = compiled.P
+    kptr, kinks, _, sptr, slopes, _, icpt, _, _ = compiled.A
+
+    def param(j):
+        if j == 0:
+            return compiled.table[outer]
+        axes = [1] * (k - 1)
+        axes[j - 1] = m
+        return compiled.table.reshape(axes)
+
+    vals, touched = [], np.zeros((1,) * (k - 1), bool)
+    for i in range(op.shape[0]):
+        args = aidx[aptr[i]:aptr[i + 1]]
+        if isconst[i]:
+            v = val0[i]
+        elif op[i] == E.PARAM:
+            v = param(pslot[i])
+        elif op[i] == E.LIN:
+            v = cst[i] + sum(acoef[e] * vals[a] for e, a in zip(range(aptr[i], aptr[i + 1]), args))
+        elif op[i] == E.MUL:
+            v = vals[args[0]] * vals[args[1]]
+        elif op[i] == E.ACT:
+            x, a = np.asarray(vals[args[0]]), actid[i]
+            ks = kinks[kptr[a]:kptr[a + 1]]
+            piece = np.searchsorted(ks, x, side="right")
+            v = slopes[sptr[a] + piece] * x + icpt[sptr[a] + piece]
+            for kk in ks:
+                touched = touched | (x == kk)
+        else:
+            v = vals[args[0]]
+            for a in args[1:]:
+                v = np.maximum(v, vals[a])
+            touched = touched | (sum((vals[a] == v).astype(np.int64) for a in args) > 1)
+        vals.append(v)
+    if compiled.base_touched:
+        return m ** (k - 1)
+    np.broadcast_to(vals[-1], (m,) * (k - 1)).sum()  # the output at every point, as a user's loop computes it
+    return int(np.broadcast_to(touched, (m,) * (k - 1)).sum())
+
+
+def numpy_rate(compiled, seconds=2.0):
+    """(points/s, points, touched) of :func:`numpy_touched` over the first outer digits, for
+    about ``seconds``."""
+    t0 = time.perf_counter()
+    done = touched = outer = 0
+    while outer < compiled.m and (outer == 0 or time.perf_counter() - t0 < seconds):
+        touched += numpy_touched(compiled, outer)
+        done += compiled.m ** (compiled.k - 1)
+        outer += 1
+    return done / (time.perf_counter() - t0), done, touched
+
+
 def naive_wrong(compiled, rng, max_points):
     """Points of randomly chosen blocks (all values of the last free parameter) where plain
     float64 disagrees with the exact kernel about being touched."""
@@ -139,11 +229,17 @@ def main(argv=None) -> int:
         rate = c.points / wall
         orate = oracle_rate(pb, compiled, args.oracle_sample if not args.quick else 60, rng)
         wrong, checked = naive_wrong(compiled, rng, args.naive_points if not args.quick else 2 * 10**4)
+        np_rate, np_points, np_touched = numpy_rate(compiled, 0.5 if args.quick else 2.0)
+        fp_touched = E.count_range(compiled, 0, np_points).touched
+        triv = trivial_rate(compiled, stop - start)
         print(f"{name} {fmt:7s} free={len(pb.free)} points={c.points:,}{'' if limit is None else ' (sub-range)'} "
               f"wall={wall:.2f}s rate={rate:.3g} pts/s touched={c.touched:,} ndf={c.ndf:,} inc={c.inc:,} "
               f"fallback={c.fallback:,} exact-float={compiled.all_exact} affine={bool(compiled.S.fast[0])} | "
               f"oracle {orate:.3g} pts/s, ratio {rate / orate:.3g}x | naive float64 wrong on touched: "
               f"{wrong} of {checked:,} sampled points")
+        print(f"    same run: NumPy float64 brute force {np_rate:.3g} pts/s (touched {np_touched:,} of its first "
+              f"{np_points:,} points, exact {fp_touched:,}), fpad/NumPy {rate / np_rate:.3g}x | trivial kernel "
+              f"{triv:.3g} pts/s, fpad/trivial {rate / triv:.3g}")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return 0
 
