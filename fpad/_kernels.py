@@ -54,7 +54,7 @@ Nodes = namedtuple("Nodes", "op aptr aidx acoef acoef_err cst cst_err pslot acti
 Acts = namedtuple("Acts", "kptr kinks kink_err sptr slopes slope_err icpt icpt_err kclarke")
 #: recomputation structure of count_kernel (prefix nodes, per-point nodes, kink nodes, affine path)
 Sweep = namedtuple("Sweep", "lvl_pos lvl_nodes pt_nodes inner_edge kn_node kn_inner kn_inv ik_kn ik_in ik_c fast kn_ex "
-                             "kn_lvl")
+                             "kn_lvl vec")
 
 # per-point verdict codes
 UNTOUCHED = 0  # no kink touched: differentiable, AD exact
@@ -69,6 +69,7 @@ ST_OFF, ST_KINK, ST_TIE, ST_UNDECIDED = 0, 1, 2, 3
 
 # counters of ChunkCounts, in kernel order
 C_POINTS, C_TOUCHED, C_NDF, C_INC, C_CLARKE, C_DEFER = range(6)
+TILE = 256  # inner digits per tile of the node-major per-point path
 N_COUNTERS = 6
 # witness classes, in kernel order
 W_TOUCHED, W_NDF, W_INC, W_NOT_CLARKE = range(4)
@@ -512,6 +513,18 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
     sp_d = np.zeros(max_spec, np.int64)  # candidate digits of the affine path
     sp_t = np.zeros(max_spec, np.int64)  # kink node touched there (-1: undecided there)
     sp_i = np.zeros(max_spec, np.int64)  # kink index
+    # the node-major per-point path (S.vec): per-point node values for a tile of inner digits,
+    # the row of each per-point node, the input row of each inner kink node
+    vec = S.vec[0]
+    npt = pt_nodes.shape[0]
+    vb = np.zeros((npt if vec else 0, TILE))
+    ptrow = np.full(N, -1, np.int64)
+    for q in range(npt):
+        ptrow[pt_nodes[q]] = q
+    kin_row = np.zeros(nik, np.int64)
+    hm = np.zeros(TILE, np.bool_)
+    for q in range(nik):
+        kin_row[q] = ptrow[aidx[aptr[kn_node[ik_kn[q]]]]]
     blk = -1
     for it in range(i0, i1):
         if use_pts:
@@ -727,6 +740,107 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
                     if seen >= maxw:
                         break
                 seen += 1
+            continue
+        if vec:
+            # node-major: every per-point node over a tile of inner digits (loops the compiler
+            # vectorises), then the kink tests per digit. Only exact nodes (S.vec), whose float
+            # value is the exact one whatever the order; the same operations as the loop below.
+            for t0 in range(d0, d1, TILE):
+                nt = min(TILE, d1 - t0)
+                for q in range(npt):
+                    n = pt_nodes[q]
+                    o = op[n]
+                    if o == PARAM:
+                        for j in range(nt):
+                            vb[q, j] = table[t0 + j]
+                    elif o == LIN:
+                        b = base[n]
+                        for j in range(nt):
+                            vb[q, j] = b
+                        for e in range(aptr[n], aptr[n + 1]):
+                            if inner_edge[e]:
+                                c = acoef[e]
+                                ra = ptrow[aidx[e]]
+                                for j in range(nt):
+                                    vb[q, j] += c * vb[ra, j]
+                    elif o == MUL:
+                        a0 = aidx[aptr[n]]
+                        a1 = aidx[aptr[n] + 1]
+                        r0 = ptrow[a0]
+                        r1 = ptrow[a1]
+                        if r0 >= 0 and r1 >= 0:
+                            for j in range(nt):
+                                vb[q, j] = vb[r0, j] * vb[r1, j]
+                        elif r0 >= 0:
+                            c = val[a1]
+                            for j in range(nt):
+                                vb[q, j] = vb[r0, j] * c
+                        else:
+                            c = val[a0]
+                            for j in range(nt):
+                                vb[q, j] = c * vb[r1, j]
+                    else:  # ACT
+                        ra = ptrow[aidx[aptr[n]]]
+                        aid = actid[n]
+                        k0 = kptr[aid]
+                        nk = kptr[aid + 1] - k0
+                        s0 = sptr[aid]
+                        if nk == 1:  # one kink (ReLU, leaky, abs): a select the compiler vectorises
+                            kap = kinks[k0]
+                            sl0, sl1, ic0, ic1 = slopes[s0], slopes[s0 + 1], icpt[s0], icpt[s0 + 1]
+                            for j in range(nt):
+                                x = vb[ra, j]
+                                vb[q, j] = sl1 * x + ic1 if x >= kap else sl0 * x + ic0
+                        else:
+                            for j in range(nt):
+                                x = vb[ra, j]
+                                piece = 0
+                                while piece < nk and x >= kinks[k0 + piece]:
+                                    piece += 1
+                                vb[q, j] = slopes[s0 + piece] * x + icpt[s0 + piece]
+                # any inner kink hit, per digit (vectorised compares); the details only where hit
+                for j in range(nt):
+                    hm[j] = False
+                for q in range(nik):
+                    aid = actid[kn_node[ik_kn[q]]]
+                    r = kin_row[q]
+                    for i in range(kptr[aid], kptr[aid + 1]):
+                        kap = kinks[i]
+                        for j in range(nt):
+                            hm[j] |= vb[r, j] == kap
+                quiet = kb == 0 and not und_b and not base_touched
+                n_unt = 0
+                for j in range(nt):
+                    if quiet and not hm[j]:
+                        n_unt += 1
+                        if record:
+                            codes[(it if use_pts else off + t0 + j - start)] = UNTOUCHED
+                        continue
+                    K = kb
+                    tt = tb
+                    for q in range(nik):
+                        t = ik_kn[q]
+                        aid = actid[kn_node[t]]
+                        x = vb[kin_row[q], j]
+                        for i in range(kptr[aid + 1] - kptr[aid]):
+                            if x == kinks[kptr[aid] + i]:
+                                K += 1
+                                tt = t
+                                kix[t] = i
+                    d = t0 + j
+                    p = off + d
+                    if K == 0 and not und_b and not base_touched:
+                        n_unt += 1
+                        if record:
+                            codes[(it if use_pts else p - start)] = UNTOUCHED
+                        continue
+                    digits[k - 1] = d
+                    code = _decide(K, und_b, tt, blk, base_touched, kix, kn_inv, kn_node, c_blk, c_kink, c_code,
+                                   digits, table, k, fv, fe, pst, adj, adje, P, A)
+                    _tally(g, p, code, tt if K == 1 else -1, 1, counts, pk, wit, maxw, dbuf, cap)
+                    if record:
+                        codes[(it if use_pts else p - start)] = code
+                counts[g, C_POINTS] += n_unt
             continue
         for p in range(p0, p1):
             d = p - off

@@ -80,6 +80,22 @@ NETS = {
                                            ["L1.W[0,0]", "L1.b[0]", "L1.b[1]"],
                                            fixed={"L1.W": [[1], [-1], [0]], "L1.b": [0, 0, 0],
                                                   "L2.W": [[1, -1, 1], ["0.5", 2, -1]], "L2.b": [-1, 1]}),
+    # two-kink activations on the per-point path (inner kink tests over two kinks each)
+    "two-hidden-relu6-hardtanh": lambda: build(FP4, [["0.5"], [-1]], [dense(2, "relu6"), dense(2, "hardtanh"),
+                                                                      dense(1)],
+                                               ["L1.W[0,0]", "L1.b[0]", "L1.b[1]"],
+                                               fixed={"L1.W": [[1], [-1]], "L2.W": [[1, -1], ["0.5", 2]],
+                                                      "L2.b": [-1, 1]}),
+    # no biases, a second-layer weight free: a MUL of two varying values on the per-point path
+    "deep-mul": lambda: build(FP4, [[1], [-2]], [dense(2, "relu", bias=False), dense(2, "relu", bias=False),
+                                                 dense(1, bias=False)],
+                              ["L2.W[0,0]", "L1.W[1,0]", "L1.W[0,0]"],
+                              fixed={"L2.W": [[1, -1], ["0.5", 2]], "L3.W": [[1, -1]]}),
+    # the same with that weight inner: the MUL's varying per-point argument comes first
+    "deep-mul-w": lambda: build(FP4, [[1], [-2]], [dense(2, "relu", bias=False), dense(2, "relu", bias=False),
+                                                   dense(1, bias=False)],
+                                ["L1.W[1,0]", "L1.W[0,0]", "L2.W[0,0]"],
+                                fixed={"L2.W": [[1, -1], ["0.5", 2]], "L3.W": [[1, -1]]}),
     # ties of a max pool (Lemma 7 shape, relu before the pool), three free parameters
     "maxpool": lambda: build(FP4, [[1, 0, -1, 2]], [
         {"kind": "conv1d", "channels": 1, "kernel": 2, "bias": True, "activation": "relu"},
@@ -105,6 +121,21 @@ for act, proxy in ACTS:
 def test_kernel_equals_oracle_on_every_point(name):
     got = check_full_grid(NETS[name]())
     assert got.points in (15**3, 15**2) and got.touched > 0
+
+
+@pytest.mark.parametrize("name", ["two-hidden", "two-hidden-const-kink", "two-hidden-relu6-hardtanh", "deep-mul",
+                                  "deep-mul-w", "maxpool"])
+def test_the_per_point_path_over_rows_equals_the_range_path(name):
+    # the per-point nets through classify_points (rows, not flat ranges): counts equal the codes
+    # of the range path at the same points, repeats included
+    compiled = E.compile_problem(NETS[name]())
+    assert not compiled.S.fast[0]
+    codes = np.array(E.point_codes(compiled, 0, compiled.n_points))
+    idx = np.random.default_rng(3).integers(0, compiled.n_points, 700)
+    got = E.classify_points(compiled, compiled.digits_array(idx))
+    c = codes[idx]
+    assert (got.points, got.touched, got.ndf, got.inc, got.clarke_ok) == (
+        700, int((c != 0).sum()), int(np.isin(c, (2, 3)).sum()), int((c == 5).sum()), int((c == 2).sum()))
 
 
 def test_the_nets_cover_every_verdict():
