@@ -941,7 +941,10 @@ def count_kernel(start, stop, pts, ngroups, cap, record, maxw, base_touched, tab
       kink as a mathematical fact. So only the few candidate digits are looked at; the rest of
       the block shares one verdict, counted in bulk.
     * otherwise per point: the per-point nodes (``pt_nodes``; LIN nodes add the inner terms to a
-      per-block base) and the inner kink nodes are evaluated at every point.
+      per-block base) and the inner kink nodes are evaluated at every point. When every per-point
+      node is exact and every inner kink node an exact ACT (``vec``), node by node over a tile of
+      inner digits and with the kink compares vectorised; else point by point, error-bounded.
+    A point with no kink touched (nearly all) is counted without a call to _decide and _tally.
     Counts are integers summed per group: the totals do not depend on the number of threads or
     groups. Returns (counts[g, c], per-kink-node counts pk[g, kn, 0=touched, 1=ndf], witnesses
     wit[g, class, i], deferred points dbuf[g, i], codes (per point, when ``record``)).

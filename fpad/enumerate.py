@@ -177,8 +177,8 @@ class Compiled:
     kink_err, sptr, slopes, slope_err, icpt, icpt_err, kclarke). ``S``
     (:class:`fpad._kernels.Sweep`): recomputation structure (lvl_pos, lvl_nodes, pt_nodes,
     inner_edge, kn_node, kn_inner, kn_inv, for the inner kink nodes ik_kn, ik_in, ik_c, fast,
-    kn_ex, and kn_lvl, the highest prefix position a kink node depends on, as lvl_pos: see
-    count_kernel). All three are named tuples the kernels read by field.
+    kn_ex, kn_lvl, the highest prefix position a kink node depends on, as lvl_pos, and vec, the
+    node-major per-point path applies: see count_kernel). All three are named tuples the kernels read by field.
     ``exact[n]``: the static analysis proved node n exact in float64 at every point.
     """
 
