@@ -106,21 +106,23 @@ def _check_level(level: float) -> float:
 def clopper_pearson(x: float, n: float, level: float = 0.95) -> tuple[float, float]:
     """The two-sided Clopper-Pearson interval for a binomial proportion with ``x`` successes in
     ``n`` trials: Beta(a/2; x, n-x+1) and Beta(1-a/2; x+1, n-x) quantiles (0 and 1 at the
-    ends). ``x`` and ``n`` may be non-integer (the effective counts of :func:`cluster_interval`)."""
-    from scipy.stats import beta
+    ends). ``x`` and ``n`` may be non-integer (the effective counts of :func:`cluster_interval`).
+    The quantiles come from scipy.special (what scipy.stats' beta.ppf computes, without the
+    0.3-0.45 s import of scipy.stats)."""
+    from scipy.special import betaincinv
 
     a = _check_level(level)
     if n <= 0:
         return 0.0, 1.0
-    lo = 0.0 if x <= 0 else float(beta.ppf(a / 2, x, n - x + 1))
-    hi = 1.0 if x >= n else float(beta.ppf(1 - a / 2, x + 1, n - x))
+    lo = 0.0 if x <= 0 else float(betaincinv(x, n - x + 1, a / 2))
+    hi = 1.0 if x >= n else float(betaincinv(x + 1, n - x, 1 - a / 2))
     return lo, hi
 
 
 def cluster_interval(counts: list[int], m: int, level: float = 0.95) -> tuple[float, float]:
     """Interval for the density from per-line counts (``counts[j]`` of ``m`` points on line j):
     the Korn-Graubard effective-sample-size Clopper-Pearson interval (see the module docstring)."""
-    from scipy.stats import t
+    from scipy.special import stdtrit  # Student's t quantile (scipy.stats' t.ppf)
 
     a = _check_level(level)
     n_lines = len(counts)
@@ -132,7 +134,7 @@ def cluster_interval(counts: list[int], m: int, level: float = 0.95) -> tuple[fl
     var = sum((d - p) ** 2 for d in dens) / (n_lines - 1) / n_lines  # Var(mean of the p_j)
     if var > 0:
         n_eff = min(total, p * (1 - p) / var)
-        n_eff *= (t.ppf(1 - a / 2, total - 1) / t.ppf(1 - a / 2, n_lines - 1)) ** 2
+        n_eff *= (stdtrit(total - 1, 1 - a / 2) / stdtrit(n_lines - 1, 1 - a / 2)) ** 2
     elif sum(counts) in (0, total):
         n_eff = n_lines
     else:

@@ -27,6 +27,23 @@ def test_clopper_pearson_reference_values():
         clopper_pearson(1, 2, level=1.0)
 
 
+def test_the_quantiles_are_scipy_stats_ones():
+    # the intervals use scipy.special's inverses; they are the distributions' ppf of scipy.stats
+    # (a relative tolerance: the two are one computation today, but need not stay bit-identical)
+    from scipy.stats import beta, t
+
+    for x, n in ((1, 10), (3, 7), (12.5, 120.25), (1, 10**9)):
+        lo, hi = clopper_pearson(x, n)
+        assert lo == pytest.approx(beta.ppf(0.025, x, n - x + 1), rel=1e-12)
+        assert hi == pytest.approx(beta.ppf(0.975, x + 1, n - x), rel=1e-12)
+    counts = [3, 0, 1, 2, 0, 0, 5, 1]
+    total, p = 8 * 15, sum(counts) / 120
+    var = sum((c / 15 - p) ** 2 for c in counts) / 7 / 8
+    n_eff = p * (1 - p) / var * (t.ppf(0.975, total - 1) / t.ppf(0.975, 7)) ** 2
+    want = clopper_pearson(p * n_eff, n_eff)
+    assert cluster_interval(counts, 15) == pytest.approx(want, rel=1e-12)
+
+
 def test_cluster_interval_no_spread_uses_one_trial_per_line():
     # No line has a point: the bound is Clopper-Pearson with n = number of lines.
     assert cluster_interval([0] * 20, 15) == clopper_pearson(0, 20)
