@@ -518,6 +518,7 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
     vec = S.vec[0]
     npt = pt_nodes.shape[0]
     vb = np.zeros((npt if vec else 0, TILE))
+    eb = np.zeros((npt if vec else 0, TILE))  # their error bounds (non-zero only below inexact LIN nodes)
     ptrow = np.full(N, -1, np.int64)
     for q in range(npt):
         ptrow[pt_nodes[q]] = q
@@ -743,8 +744,9 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
             continue
         if vec:
             # node-major: every per-point node over a tile of inner digits (loops the compiler
-            # vectorises), then the kink tests per digit. Only exact nodes (S.vec), whose float
-            # value is the exact one whatever the order; the same operations as the loop below.
+            # vectorises), then the kink tests per digit, with the same operations in the same
+            # order as the point loop below. S.vec: MUL nodes exact; LIN and ACT nodes exact, or
+            # error-bounded exactly as there (_mul, _add, _locate); inner kink nodes ACT.
             for t0 in range(d0, d1, TILE):
                 nt = min(TILE, d1 - t0)
                 for q in range(npt):
@@ -753,7 +755,7 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
                     if o == PARAM:
                         for j in range(nt):
                             vb[q, j] = table[t0 + j]
-                    elif o == LIN:
+                    elif o == LIN and exact[n]:
                         b = base[n]
                         for j in range(nt):
                             vb[q, j] = b
@@ -763,6 +765,22 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
                                 ra = ptrow[aidx[e]]
                                 for j in range(nt):
                                     vb[q, j] += c * vb[ra, j]
+                    elif o == LIN:
+                        b = base[n]
+                        be = base_e[n]
+                        for j in range(nt):
+                            vb[q, j] = b
+                            eb[q, j] = be
+                        for e in range(aptr[n], aptr[n + 1]):
+                            if inner_edge[e]:
+                                c = acoef[e]
+                                ce = acerr[e]
+                                ra = ptrow[aidx[e]]
+                                for j in range(nt):
+                                    tt_, et = _mul(c, ce, vb[ra, j], eb[ra, j])
+                                    sv, se = _add(vb[q, j], eb[q, j], tt_, et)
+                                    vb[q, j] = sv
+                                    eb[q, j] = se
                     elif o == MUL:
                         a0 = aidx[aptr[n]]
                         a1 = aidx[aptr[n] + 1]
@@ -779,7 +797,18 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
                             c = val[a0]
                             for j in range(nt):
                                 vb[q, j] = c * vb[r1, j]
-                    else:  # ACT
+                    elif not exact[n]:  # ACT, error-bounded as in _eval_x (an undecided piece
+                        # is a kink node's undecided status below, so the guess never decides)
+                        ra = ptrow[aidx[aptr[n]]]
+                        aid = actid[n]
+                        for j in range(nt):
+                            st, i = _locate(vb[ra, j], eb[ra, j], kptr[aid], kptr[aid + 1] - kptr[aid], kinks, kerr)
+                            jj = sptr[aid] + (i + 1 if st == 1 else i)
+                            tt_, et = _mul(slopes[jj], serr[jj], vb[ra, j], eb[ra, j])
+                            sv, se = _add(tt_, et, icpt[jj], ierr[jj])
+                            vb[q, j] = sv
+                            eb[q, j] = se
+                    else:  # ACT, exact
                         ra = ptrow[aidx[aptr[n]]]
                         aid = actid[n]
                         k0 = kptr[aid]
@@ -798,16 +827,22 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
                                 while piece < nk and x >= kinks[k0 + piece]:
                                     piece += 1
                                 vb[q, j] = slopes[s0 + piece] * x + icpt[s0 + piece]
-                # any inner kink hit, per digit (vectorised compares); the details only where hit
+                # any inner kink hit (or undecided), per digit (vectorised compares where exact);
+                # the details only there
                 for j in range(nt):
                     hm[j] = False
                 for q in range(nik):
                     aid = actid[kn_node[ik_kn[q]]]
                     r = kin_row[q]
-                    for i in range(kptr[aid], kptr[aid + 1]):
-                        kap = kinks[i]
+                    if kn_ex[ik_kn[q]]:
+                        for i in range(kptr[aid], kptr[aid + 1]):
+                            kap = kinks[i]
+                            for j in range(nt):
+                                hm[j] |= vb[r, j] == kap
+                    else:
                         for j in range(nt):
-                            hm[j] |= vb[r, j] == kap
+                            st, _ = _locate(vb[r, j], eb[r, j], kptr[aid], kptr[aid + 1] - kptr[aid], kinks, kerr)
+                            hm[j] |= st != 0
                 quiet = kb == 0 and not und_b and not base_touched
                 n_unt = 0
                 for j in range(nt):
@@ -818,24 +853,34 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
                         continue
                     K = kb
                     tt = tb
+                    und = und_b
                     for q in range(nik):
                         t = ik_kn[q]
                         aid = actid[kn_node[t]]
                         x = vb[kin_row[q], j]
-                        for i in range(kptr[aid + 1] - kptr[aid]):
-                            if x == kinks[kptr[aid] + i]:
+                        if kn_ex[t]:
+                            for i in range(kptr[aid + 1] - kptr[aid]):
+                                if x == kinks[kptr[aid] + i]:
+                                    K += 1
+                                    tt = t
+                                    kix[t] = i
+                        else:
+                            st, i = _locate(x, eb[kin_row[q], j], kptr[aid], kptr[aid + 1] - kptr[aid], kinks, kerr)
+                            if st == 1:
                                 K += 1
                                 tt = t
                                 kix[t] = i
+                            elif st == 2:
+                                und = True
                     d = t0 + j
                     p = off + d
-                    if K == 0 and not und_b and not base_touched:
+                    if K == 0 and not und and not base_touched:
                         n_unt += 1
                         if record:
                             codes[(it if use_pts else p - start)] = UNTOUCHED
                         continue
                     digits[k - 1] = d
-                    code = _decide(K, und_b, tt, blk, base_touched, kix, kn_inv, kn_node, c_blk, c_kink, c_code,
+                    code = _decide(K, und, tt, blk, base_touched, kix, kn_inv, kn_node, c_blk, c_kink, c_code,
                                    digits, table, k, fv, fe, pst, adj, adje, P, A)
                     _tally(g, p, code, tt if K == 1 else -1, 1, counts, pk, wit, maxw, dbuf, cap)
                     if record:

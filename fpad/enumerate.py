@@ -297,8 +297,8 @@ def compile_problem(problem, semantics=ops.EXACT) -> Compiled:
                 np.array(ik_kn, np.int64), np.array(ik_in, np.int64), np.array(ik_c, np.float64),
                 np.array([fast], np.bool_), np.array(kn_ex, np.bool_),
                 np.array([f.dep[i].bit_length() - 1 for i in kn], np.int64),
-                np.array([all(exact[n] and f.op[n] in (PARAM, LIN, MUL, ACT) for n in pt_nodes)
-                          and all(e for e, inn in zip(kn_ex, kn_inner) if inn)], np.bool_))
+                np.array([all(f.op[n] in (PARAM, LIN, ACT) or (f.op[n] == MUL and exact[n]) for n in pt_nodes)
+                          and all(f.op[i] == ACT for i, inn in zip(kn, kn_inner) if inn)], np.bool_))
     return Compiled(problem=problem, k=k, m=int(table.shape[0]), table=table, n_points=int(table.shape[0])**k,
                     P=P, A=A, S=S, key_kind=np.array(key_kind, np.int64), key_node=np.array(key_node, np.int64),
                     node_ids=order, kn_tags=[nodes[order[i]].tag for i in kn], const_touched=const_touched,

@@ -80,6 +80,17 @@ NETS = {
                                            ["L1.W[0,0]", "L1.b[0]", "L1.b[1]"],
                                            fixed={"L1.W": [[1], [-1], [0]], "L1.b": [0, 0, 0],
                                                   "L2.W": [[1, -1, 1], ["0.5", 2, -1]], "L2.b": [-1, 1]}),
+    # a non-dyadic input on the per-point path: error-bounded LIN nodes, inner kink tests that the
+    # filter decides or defers
+    "two-hidden-thirds": lambda: build(FP4, [["1/3"]], [dense(2, "relu"), dense(2, "relu"), dense(1)],
+                                       ["L1.W[0,0]", "L1.b[0]", "L1.b[1]"],
+                                       fixed={"L1.W": [[3], [-3]], "L2.W": [[1, -1], ["0.5", 2]], "L2.b": [-1, 1]}),
+    # the same with the inner parameter a weight times 1/3 (an inexact inner coefficient) and
+    # error-bounded activations on the per-point path
+    "two-hidden-thirds-w": lambda: build(FP4, [["1/3"], [3]], [dense(2, "relu"), dense(2, "relu"), dense(1)],
+                                         ["L1.b[0]", "L1.b[1]", "L1.W[0,0]"],
+                                         fixed={"L1.W": [[3], [-1]], "L2.W": [[1, -1], ["0.5", 2]],
+                                                "L2.b": [-1, 1]}),
     # two-kink activations on the per-point path (inner kink tests over two kinks each)
     "two-hidden-relu6-hardtanh": lambda: build(FP4, [["0.5"], [-1]], [dense(2, "relu6"), dense(2, "hardtanh"),
                                                                       dense(1)],
@@ -124,7 +135,7 @@ def test_kernel_equals_oracle_on_every_point(name):
 
 
 @pytest.mark.parametrize("name", ["two-hidden", "two-hidden-const-kink", "two-hidden-relu6-hardtanh", "deep-mul",
-                                  "deep-mul-w", "maxpool"])
+                                  "deep-mul-w", "two-hidden-thirds", "two-hidden-thirds-w", "maxpool"])
 def test_the_per_point_path_over_rows_equals_the_range_path(name):
     # the per-point nets through classify_points (rows, not flat ranges): counts equal the codes
     # of the range path at the same points, repeats included
