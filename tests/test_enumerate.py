@@ -282,6 +282,32 @@ def test_exactness_analysis():
     assert not c.all_exact  # bf16 values spread over 2^261: a three-term sum may round
 
 
+def test_bf16_per_point_tiles_against_the_oracle():
+    # the node-major per-point path works in tiles of 256 inner digits: 700-point sub-ranges that
+    # start mid-tile and cross two tile boundaries, around the inner digits where kinks are
+    # touched, every code equal to the oracle's (exact nodes; then error-bounded ones)
+    vals = BF16.values()
+    m = BF16.n_values
+    pb = build(BF16, [["0.5"]], [dense(2, "relu"), dense(2, "relu"), dense(1)], ["L1.W[0,0]", "L1.b[0]", "L1.b[1]"],
+               fixed={"L1.W": [[1], [-1]], "L2.W": [[1, -1], ["0.5", 2]], "L2.b": [-1, 1]})
+    compiled = E.compile_problem(pb)
+    assert compiled.S.vec[0] and not compiled.S.fast[0]
+    w, b0, b1 = (int(np.searchsorted(vals, v)) for v in (1.0, 0.5, 0.5))  # h0 = 1, h1 = relu(b1 - 1/2)
+    start = (w * m + b0) * m + b1 - 300
+    _, codes = check_range(pb, start, start + 700)
+    # b1 <= 1/2 (the first 301 digits, across two tiles): h1 = 0 puts the second layer's first
+    # unit on its kink (1 - 0 - 1 = 0); above, nothing is touched
+    assert (codes[:301] != 0).all() and not codes[301:].any()
+    # relu(w0 + w1 + b) with b = -2^30 fixed, inner w1: error-bounded LIN, deferred where undecided
+    pb = build(BF16, [[1, 1]], [dense(1, "relu"), dense(1)], ["L1.W[0,0]", "L1.W[0,1]"], fixed={"L1.b": [-2**30]})
+    assert E.compile_problem(pb).S.vec[0]
+    start = int(np.searchsorted(vals, 2.0**-32)) * m + int(np.searchsorted(vals, 2.0**30)) - 350
+    check_range(pb, start, start + 700)
+    start = int(np.searchsorted(vals, 0.0)) * m + int(np.searchsorted(vals, 2.0**30)) - 350
+    _, codes = check_range(pb, start, start + 700)
+    assert (codes != 0).sum() == 1  # w0 = 0, w1 = 2^30: on the kink
+
+
 def test_bf16_cancellation_naive_float64_wrong_kernel_right():
     # y = b + w0 + w1 with b = -2^30 fixed; in the block w0 = 2^-32 the point w1 = 2^30 gives
     # plain float64 (-2^30 + 2^-32) + 2^30 = 0 (on the kink), exactly 2^-32 (off it)
