@@ -133,12 +133,11 @@ def trivial_rate(compiled, n_points):
 
 def numpy_touched(compiled, outer):
     """Touched points among those whose first free parameter has digit ``outer``: the network in
-    plain float64 NumPy over the other free parameters by broadcasting (each node on the grid of
-    the parameters it depends on, as NumPy users write it), kink tests by ==. NOT exact in
-    general; it matches the exact count on the exact-float workloads (checked in the output)."""
+    plain float64 NumPy (fpad.enumerate.float64_evaluate) over the other free parameters by
+    broadcasting (each node on the grid of the parameters it depends on, as NumPy users write it),
+    kink tests by ==. NOT exact in general; it matches the exact count on the exact-float
+    workloads (checked in the output)."""
     k, m = compiled.k, compiled.m
-    op, aptr, aidx, acoef, _, cst, _, pslot, actid, isconst, _, val0, _ = compiled.P
-    kptr, kinks, _, sptr, slopes, _, icpt, _, _ = compiled.A
 
     def param(j):
         if j == 0:
@@ -147,33 +146,8 @@ def numpy_touched(compiled, outer):
         axes[j - 1] = m
         return compiled.table.reshape(axes)
 
-    vals, touched = [], np.zeros((1,) * (k - 1), bool)
-    for i in range(op.shape[0]):
-        args = aidx[aptr[i]:aptr[i + 1]]
-        if isconst[i]:
-            v = val0[i]
-        elif op[i] == E.PARAM:
-            v = param(pslot[i])
-        elif op[i] == E.LIN:
-            v = cst[i] + sum(acoef[e] * vals[a] for e, a in zip(range(aptr[i], aptr[i + 1]), args))
-        elif op[i] == E.MUL:
-            v = vals[args[0]] * vals[args[1]]
-        elif op[i] == E.ACT:
-            x, a = np.asarray(vals[args[0]]), actid[i]
-            ks = kinks[kptr[a]:kptr[a + 1]]
-            piece = np.searchsorted(ks, x, side="right")
-            v = slopes[sptr[a] + piece] * x + icpt[sptr[a] + piece]
-            for kk in ks:
-                touched = touched | (x == kk)
-        else:
-            v = vals[args[0]]
-            for a in args[1:]:
-                v = np.maximum(v, vals[a])
-            touched = touched | (sum((vals[a] == v).astype(np.int64) for a in args) > 1)
-        vals.append(v)
-    if compiled.base_touched:
-        return m ** (k - 1)
-    np.broadcast_to(vals[-1], (m,) * (k - 1)).sum()  # the output at every point, as a user's loop computes it
+    touched, out = E.float64_evaluate(compiled, param)
+    np.broadcast_to(out, (m,) * (k - 1)).sum()  # the output at every point, as a user's loop computes it
     return int(np.broadcast_to(touched, (m,) * (k - 1)).sum())
 
 

@@ -11,7 +11,7 @@ Public API (the orchestration in :mod:`fpad.engine` builds on it):
 * :func:`count_exhaustive` -> :class:`fpad.results.CountResult` for a whole (small) grid in one
   process (:func:`fpad.engine.count` in one chunk); :func:`count_exhaustive_reference`: the slow twin, :func:`fpad.oracle.classify` on
   every point; :func:`point_codes`: per-point verdicts (tests, diagnostics).
-* :func:`naive_float64_touched`: plain float64 evaluation, NOT exact, for the benchmark's
+* :func:`naive_float64_touched` (over :func:`float64_evaluate`): plain float64 evaluation, NOT exact, for the benchmark's
   "how many points does naive float64 get wrong" comparison only.
 
 Point index i <-> digits (d_0, ..., d_{k-1}) in mixed radix |M|, the first free parameter most
@@ -936,10 +936,52 @@ def count_exhaustive_reference(problem, *, max_witnesses: int = 3, codes: list |
 
 
 # -- naive float64 (NOT exact; benchmark comparison only) -----------------------------------------------
+def float64_evaluate(compiled: Compiled, param):
+    """The network in plain float64 NumPy (constants rounded to float, every operation rounded,
+    kink tests by ==): ``param(j)`` gives the values of free parameter j, as arrays that broadcast
+    together (per-point digits, or the axes of a grid). Returns (touched, output), each of the
+    broadcast shape of what it depends on. NOT exact (see :func:`naive_float64_touched`)."""
+    op, aptr, aidx, acoef, _, cst, _, pslot, actid, isconst, _, val0, _ = compiled.P
+    kptr, kinks, _, sptr, slopes, _, icpt, _, _ = compiled.A
+    vals = []
+    touched = np.zeros((), bool)
+    for i in range(op.shape[0]):
+        args = aidx[aptr[i]:aptr[i + 1]]
+        o = op[i]
+        if isconst[i]:
+            v = val0[i]
+        elif o == PARAM:
+            v = param(pslot[i])
+        elif o == LIN:
+            v = cst[i]
+            for e, a in zip(range(aptr[i], aptr[i + 1]), args):
+                v = v + acoef[e] * vals[a]
+        elif o == MUL:
+            v = vals[args[0]] * vals[args[1]]
+        elif o == ACT:
+            x = np.asarray(vals[args[0]])
+            a = actid[i]
+            ks = kinks[kptr[a]:kptr[a + 1]]
+            piece = np.searchsorted(ks, x, side="right")
+            v = slopes[sptr[a] + piece] * x + icpt[sptr[a] + piece]
+            for kk in ks:
+                touched = touched | (x == kk)
+        else:
+            v = vals[args[0]]
+            for a in args[1:]:
+                v = np.maximum(v, vals[a])
+            if len(args) > 1:
+                touched = touched | (sum((vals[a] == v).astype(np.int64) for a in args) > 1)
+        vals.append(v)
+    if compiled.base_touched:
+        touched = np.ones((), bool)
+    return touched, vals[-1]
+
+
 def naive_float64_touched(compiled: Compiled, start: int, stop: int) -> np.ndarray:
-    """Touched-or-not of points start..stop-1 by plain vectorised float64 evaluation (constants
-    rounded to float, every operation rounded, kink tests by ==). NOT exact: it exists to measure
-    how often plain float64 gets the touched set wrong. Compare with :func:`point_codes` != 0."""
+    """Touched-or-not of points start..stop-1 by plain vectorised float64 evaluation
+    (:func:`float64_evaluate` at every point). NOT exact: it exists to measure how often plain
+    float64 gets the touched set wrong. Compare with :func:`point_codes` != 0."""
     start, stop = _check_range(compiled, start, stop)
     idx = np.arange(start, stop, dtype=np.int64)
     k, m = compiled.k, compiled.m
@@ -948,38 +990,5 @@ def naive_float64_touched(compiled: Compiled, start: int, stop: int) -> np.ndarr
         digits.append(idx % m)
         idx = idx // m
     digits = digits[::-1]
-    op, aptr, aidx, acoef, _, cst, _, pslot, actid, isconst, _, val0, _ = compiled.P
-    kptr, kinks, _, sptr, slopes, _, icpt, _, _ = compiled.A
-    n = stop - start
-    vals = []
-    touched = np.zeros(n, bool)
-    for i in range(op.shape[0]):
-        args = aidx[aptr[i]:aptr[i + 1]]
-        o = op[i]
-        if isconst[i]:
-            v = np.full(n, val0[i])
-        elif o == PARAM:
-            v = compiled.table[digits[pslot[i]]]
-        elif o == LIN:
-            v = np.full(n, cst[i])
-            for e, a in zip(range(aptr[i], aptr[i + 1]), args):
-                v = v + acoef[e] * vals[a]
-        elif o == MUL:
-            v = vals[args[0]] * vals[args[1]]
-        elif o == ACT:
-            x = vals[args[0]]
-            a = actid[i]
-            ks = kinks[kptr[a]:kptr[a + 1]]
-            piece = np.searchsorted(ks, x, side="right")
-            v = slopes[sptr[a] + piece] * x + icpt[sptr[a] + piece]
-            for kk in ks:
-                touched |= x == kk
-        else:
-            stack = np.stack([vals[a] for a in args])
-            v = stack.max(axis=0)
-            if len(args) > 1:
-                touched |= (stack == v).sum(axis=0) > 1
-        vals.append(v)
-    if compiled.base_touched:
-        touched[:] = True
-    return touched
+    touched, _ = float64_evaluate(compiled, lambda j: compiled.table[digits[j]])
+    return np.broadcast_to(touched, (stop - start,)).copy()
