@@ -518,7 +518,9 @@ def _run_group(g, i0, i1, start, stop, pts, use_pts, b_first, cap, record, maxw,
     vec = S.vec[0]
     npt = pt_nodes.shape[0]
     vb = np.zeros((npt if vec else 0, TILE))
-    eb = np.zeros((npt if vec else 0, TILE))  # their error bounds (non-zero only below inexact LIN nodes)
+    # their error bounds: written only for inexact LIN/ACT nodes; the rows of exact nodes are never
+    # written and stay 0, which is what their readers (_mul, _locate) must see
+    eb = np.zeros((npt if vec else 0, TILE))
     ptrow = np.full(N, -1, np.int64)
     for q in range(npt):
         ptrow[pt_nodes[q]] = q
